@@ -73,6 +73,9 @@ def _build_config(args) -> Config:
 def _load_retriever(args):
     from .retriever import Retriever
 
+    if args.k <= 0:  # say so before the slower index checks
+        raise ValueError("k must be a positive number")
+
     config = Config(model=args.model) if args.model else None
     return Retriever.load(args.index, config=config, corpus_dir=args.corpus)
 

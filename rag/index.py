@@ -36,7 +36,6 @@ from .config import Config
 from .corpus import Article, Corpus, SkippedFile, load_corpus
 
 log = logging.getLogger(__name__)
-logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 FORMAT = "rag-index v1"
 MANIFEST = "manifest.json"
@@ -173,13 +172,20 @@ def _make_faiss(vectors: np.ndarray, index_type: str):
     return index
 
 
-def _build_bm25(chunks: list[Chunk], tokenizer: str):
+def _import_bm25s():
     import bm25s
 
-    from .text import tokenize
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG on import
+    return bm25s
+
+
+def _build_bm25(chunks: list[Chunk], config: Config):
+    bm25s = _import_bm25s()
+
+    from .text import bm25_doc_tokens
 
     bm25 = bm25s.BM25()
-    bm25.index([tokenize(c.embed_text, tokenizer) or ["∅"] for c in chunks], show_progress=False)
+    bm25.index([bm25_doc_tokens(c.embed_text, config) or ["∅"] for c in chunks], show_progress=False)
     return bm25
 
 
@@ -240,7 +246,7 @@ def _write_index(corpus: Corpus, corpus_dir, index_dir: Path, config: Config, em
     tmp = index_dir / f".tmp-{name}"
     tmp.mkdir(parents=True)
     faiss.write_index(_make_faiss(vectors, config.index_type), str(tmp / "vectors.faiss"))
-    _build_bm25(chunks, config.bm25_tokenizer).save(str(tmp / "bm25"), show_progress=False)
+    _build_bm25(chunks, config).save(str(tmp / "bm25"), show_progress=False)
     _write_jsonl(tmp / "chunks.jsonl", (asdict(c) for c in chunks))
     _write_jsonl(tmp / "articles.jsonl", (asdict(a) for a in corpus.articles))
     checksums = {
@@ -305,9 +311,9 @@ def load_index(index_dir: str | Path = "index", corpus_dir: str | Path | None = 
     Raises:
         IndexMissingError, IndexCorruptError, StaleIndexError.
     """
-    import bm25s
     import faiss
 
+    bm25s = _import_bm25s()
     index_dir = Path(index_dir)
     manifest = read_manifest(index_dir)
     data = verify_files(index_dir, manifest)

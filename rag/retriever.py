@@ -150,9 +150,9 @@ class Retriever:
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def _bm25(self, query: str, depth: int) -> list[tuple[int, float]]:
-        from .text import tokenize
+        from .text import bm25_query_tokens
 
-        tokens = tokenize(query, self.config.bm25_tokenizer)
+        tokens = bm25_query_tokens(query, self.config)
         if not tokens:
             return []
         scores = self.index.bm25.get_scores(tokens)

@@ -54,3 +54,90 @@ def tokenize(text: str, kind: str = "jieba") -> list[str]:
 def squash(text: str) -> str:
     """Remove all white space (how the gold set compares strings)."""
     return re.sub(r"\s+", "", text)
+
+
+# ---------------------------------------------------------------- pinyin bridge
+#
+# An English question names people and places in pinyin ("Jijiazhuang",
+# "Zhang Lianyin"), which a small multilingual embedder rarely maps to 吉家庄 /
+# 张连印. BM25 can: documents also get tone-less pinyin syllable bigrams of
+# their Chinese text, and Latin words of a question that split completely into
+# pinyin syllables yield the same bigrams. Chinese questions produce no such
+# tokens, so Chinese retrieval is unaffected.
+
+_PINYIN_PREFIX = "py_"
+_syllables: frozenset[str] | None = None
+_LATIN = re.compile(r"[A-Za-z]+")
+
+
+def _pinyin(run: str) -> list[str]:
+    from pypinyin import Style, lazy_pinyin
+
+    return [s for s in lazy_pinyin(run, style=Style.NORMAL, errors="ignore", v_to_u=False) if s.isalpha()]
+
+
+def _syllable_set() -> frozenset[str]:
+    global _syllables
+    if _syllables is None:
+        from pypinyin import Style, lazy_pinyin
+
+        chars = "".join(chr(c) for c in range(0x4E00, 0x9FA6))
+        _syllables = frozenset(s for s in lazy_pinyin(chars, style=Style.NORMAL, errors="ignore") if s.isalpha())
+    return _syllables
+
+
+def _bigrams(sylls: list[str]) -> list[str]:
+    return [_PINYIN_PREFIX + a + b for a, b in zip(sylls, sylls[1:])]
+
+
+def pinyin_doc_tokens(text: str) -> list[str]:
+    """Pinyin syllable bigrams of every CJK run of a passage."""
+    out: list[str] = []
+    for m in _CJK_RUN.finditer(text):
+        out.extend(_bigrams(_pinyin(m.group(0))))
+    return out
+
+
+def split_pinyin(word: str) -> list[str] | None:
+    """Split a Latin word into pinyin syllables (fewest pieces), or None if it is not pinyin."""
+    word = word.lower()
+    sylls = _syllable_set()
+    n = len(word)
+    best: list[list[str] | None] = [None] * (n + 1)
+    best[0] = []
+    for i in range(n):
+        if best[i] is None:
+            continue
+        for j in range(i + 1, min(n, i + 6) + 1):
+            piece = word[i:j]
+            if piece in sylls and (best[j] is None or len(best[i]) + 1 < len(best[j])):
+                best[j] = best[i] + [piece]
+    return best[n]
+
+
+def pinyin_query_tokens(query: str) -> list[str]:
+    """Pinyin bigrams for the Latin words of a question that are pinyin ("Jijiazhuang")."""
+    out: list[str] = []
+    words = [w for w in _LATIN.findall(query)]
+    for i, w in enumerate(words):
+        sylls = split_pinyin(w) if len(w) >= 4 else None
+        if sylls and len(sylls) >= 2:
+            out.extend(_bigrams(sylls))
+        # "Zhang Lianyin": a one-syllable surname joins the next word
+        if sylls and len(sylls) == 1 and i + 1 < len(words):
+            nxt = split_pinyin(words[i + 1])
+            if nxt:
+                out.extend(_bigrams(sylls + nxt[:1]))
+    return out
+
+
+def bm25_doc_tokens(text: str, config) -> list[str]:
+    """BM25 terms of a passage under an index's settings."""
+    tokens = tokenize(text, config.bm25_tokenizer)
+    return tokens + pinyin_doc_tokens(text) if config.bm25_pinyin else tokens
+
+
+def bm25_query_tokens(query: str, config) -> list[str]:
+    """BM25 terms of a question under an index's settings."""
+    tokens = tokenize(query, config.bm25_tokenizer)
+    return tokens + pinyin_query_tokens(query) if config.bm25_pinyin else tokens

