@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -51,7 +52,10 @@ def clean_query(query: str) -> str:
     if not isinstance(query, str):
         raise ValueError("the question must be text")
     query = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in query)
-    query = unicodedata.normalize("NFKC", query).strip()
+    # Full-width digits and letters (４０８５, ＡＢ) become ASCII; full-width
+    # punctuation stays as the user typed it.
+    query = re.sub(r"[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]", lambda m: unicodedata.normalize("NFKC", m.group(0)), query)
+    query = unicodedata.normalize("NFC", query).strip()
     if not query:
         raise ValueError("the question is empty")
     if not any(ch.isalnum() for ch in query):

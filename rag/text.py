@@ -119,13 +119,17 @@ def pinyin_query_tokens(query: str) -> list[str]:
     """Pinyin bigrams for the Latin words of a question that are pinyin ("Jijiazhuang")."""
     out: list[str] = []
     words = [w for w in _LATIN.findall(query)]
+    if any(w[0].isupper() for w in words[1:]):
+        # Proper names are capitalised: "income ... rise" are English, "Qinzhouhuang" is a name.
+        words = [w if w[0].isupper() else "" for w in words]
+        words[0] = ""  # the first word is capitalised anyway
     for i, w in enumerate(words):
-        sylls = split_pinyin(w) if len(w) >= 4 else None
+        sylls = split_pinyin(w) if len(w) >= 4 else (split_pinyin(w) if w and w[0].isupper() and len(w) >= 2 else None)
         if sylls and len(sylls) >= 2:
             out.extend(_bigrams(sylls))
         # "Zhang Lianyin": a one-syllable surname joins the next word
         if sylls and len(sylls) == 1 and i + 1 < len(words):
-            nxt = split_pinyin(words[i + 1])
+            nxt = split_pinyin(words[i + 1]) if words[i + 1] else None
             if nxt:
                 out.extend(_bigrams(sylls + nxt[:1]))
     return out

@@ -1,0 +1,115 @@
+"""Follow-up questions: rewrite "他原来在哪个单位工作？" from the conversation.
+
+A follow-up leans on the previous turn through a pronoun (他/她/它/该…/这个…)
+or by leaving out its subject. We rewrite it before retrieval, so that the
+retriever and the answerer see a self-contained question:
+
+- a personal pronoun becomes the person the previous turn was about: the
+  previous answer's short answer when it named a person, else the first
+  person name in the previous question;
+- 该/这个/那个 + noun, or 这里/那里/当地, becomes the place or organisation of
+  the previous question;
+- a question with no content word of its own gets the previous question's
+  subject prepended.
+
+History items may be Gradio messages ({"role", "content"} with content a
+string or a list of {"type": "text", "text"} parts) or (user, assistant) pairs.
+"""
+
+from __future__ import annotations
+
+import re
+
+_PERSON_PRONOUN = re.compile(r"(他们|她们|他|她)(?!人)")
+_THING_PRONOUN = re.compile(r"(该|这个|那个|此|这|那)(村|县|市|镇|乡|社区|街道|小区|公司|单位|项目|工程|企业|合作社|车站|站)")
+_PLACE_PRONOUN = re.compile(r"这里|那里|当地|该地")
+_IT = re.compile(r"它")
+
+
+def _text(content) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, (list, tuple)):
+        return "".join(_text(p.get("text", "")) if isinstance(p, dict) else _text(p) for p in content)
+    if isinstance(content, dict):
+        return _text(content.get("text", content.get("content", "")))
+    return ""
+
+
+def turns(history: list) -> list[tuple[str, str]]:
+    """Normalise a history into (role, text) pairs, oldest first."""
+    out: list[tuple[str, str]] = []
+    for item in history or []:
+        if isinstance(item, dict):
+            role = item.get("role", "user")
+            out.append(("assistant" if role in ("assistant", "bot") else "user", _text(item.get("content", ""))))
+        elif isinstance(item, (list, tuple)) and len(item) == 2:
+            user, bot = item
+            if user:
+                out.append(("user", _text(user)))
+            if bot:
+                out.append(("assistant", _text(bot)))
+    return [(r, t) for r, t in out if t.strip()]
+
+
+def _people(text: str) -> list[str]:
+    import jieba.posseg as pseg
+
+    from .text import _get_jieba
+
+    _get_jieba()
+    return [w for w, f in pseg.lcut(text) if f == "nr" and len(w) >= 2]
+
+
+def _places(text: str) -> list[str]:
+    """Places and organisations named in a text, in order."""
+    from .extract import named_spans
+
+    return [s for s in named_spans(text) if not re.search(r"哪|什么|这|那", s)]
+
+
+def _answer_lead(answer: str) -> str:
+    """The short answer an extractive answer puts first ("姚欣。…")."""
+    m = re.match(r"\s*([^。\[\n]{1,12})。", answer)
+    return m.group(1).strip() if m else ""
+
+
+def resolve_followup(query: str, history: list) -> str:
+    """Return a self-contained version of `query` given the conversation so far."""
+    past = turns(history)
+    last_user = next((t for r, t in reversed(past) if r == "user" and t.strip() != query.strip()), "")
+    if not last_user:
+        return query
+    last_answer = next((t for r, t in reversed(past) if r == "assistant"), "")
+    rewritten = query
+    if _PERSON_PRONOUN.search(query):
+        lead = _answer_lead(last_answer)
+        people = ([lead] if lead and _people(lead) or (lead and re.fullmatch(r"[\u4e00-\u9fff]{2,3}", lead or "")) else []) + _people(last_user)
+        if people:
+            rewritten = _PERSON_PRONOUN.sub(people[0], rewritten, count=1)
+    thing = _THING_PRONOUN.search(rewritten)
+    if thing or _PLACE_PRONOUN.search(rewritten) or _IT.search(rewritten):
+        lead = _answer_lead(last_answer)
+        places = _places(last_user)
+        if lead and (not thing or lead.endswith(thing.group(2))):
+            places.insert(0, lead)  # "这个村" after an answer "西马村"
+        elif thing:
+            places.sort(key=lambda p: not p.endswith(thing.group(2)))
+        if places:
+            rewritten = _THING_PRONOUN.sub(lambda m: places[0], rewritten, count=1)
+            rewritten = _PLACE_PRONOUN.sub(places[0], rewritten, count=1)
+            rewritten = _IT.sub(places[0], rewritten, count=1)
+    if rewritten == query and _is_elliptic(query):
+        subject = (_people(last_user) + _places(last_user))[:1]
+        if subject:
+            rewritten = subject[0] + rewritten
+    return rewritten
+
+
+def _is_elliptic(query: str) -> bool:
+    """A question with no content of its own: "那么哪一年呢？", "还有呢？"."""
+    from .extract import content_terms
+
+    if not re.search(r"[\u4e00-\u9fff]", query):
+        return False
+    return len(content_terms(query)) == 0 or bool(re.match(r"^(那|那么|还有|然后|另外)", query))
