@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .extract import (
+    INJECTION,
     SPAN_TYPES,
     Sentence,
     best_span,
@@ -177,8 +178,8 @@ def _candidates(query: str, qtype: str, terms: list[str], weights, hits: list[Hi
         sents = sentences_in(article.text, hit.start, hit.end)
         for i, s in enumerate(sents):
             key = (hit.doc_id, s.start)
-            if key in seen:
-                continue
+            if key in seen or INJECTION.search(s.text):
+                continue  # an instruction planted in an article is not a statement of fact
             seen.add(key)
             window = "".join(x.text for x in sents[max(0, i - 1) : i + 2])
             py_s = pinyin_set(s.text) if english else None
@@ -194,7 +195,9 @@ def _candidates(query: str, qtype: str, terms: list[str], weights, hits: list[Hi
                 spans = candidate_spans(s.text, query, qtype)
                 fit = 1.0 if qtype in ("place", "org", "person") else max(b for _, b in spans) if spans else 0.0
                 typed = min(1.0, max(0.5, fit)) if spans else 0.0
-            out.append(_Candidate(s, hit, cov, win, typed, extra={"support": support}))
+            neighbours = [x for x in (sents[i - 1] if i > 0 else None, sents[i + 1] if i + 1 < len(sents) else None)
+                          if x and not INJECTION.search(x.text)]
+            out.append(_Candidate(s, hit, cov, win, typed, extra={"support": support, "neighbours": neighbours}))
     if english and out:
         _add_dense(query, out, retriever)
     for c in out:
@@ -246,13 +249,21 @@ def extractive_answer(query: str, hits: list[Hit], retriever: Retriever) -> tupl
     if terms and not english and support < ABSTAIN_COVERAGE:
         return _abstain_text(query, hits), None, True, []
     short = None
+    chosen = [best]
     if qtype in SPAN_TYPES:
         span = best_span(best.sentence.text, query, qtype, terms)
         if span is None:
+            # "那天，…社区成立": the span may sit in the sentence next to it
+            for nb in best.extra["neighbours"]:
+                span = best_span(nb.text, query, qtype, terms)
+                if span is not None:
+                    other = _Candidate(nb, best.hit, 0.0, 0.0, 1.0)
+                    chosen = sorted([best, other], key=lambda c: c.sentence.start)
+                    break
+        if span is None:
             return _abstain_text(query, hits), None, True, []
         short = span.text
-    chosen = [best]
-    if qtype in ("list", "reason", "entity", "other"):
+    if len(chosen) == 1 and qtype in ("list", "reason", "entity", "other"):
         for c in cands[1:3]:
             if c.score >= 0.85 * best.score and c.sentence.text != best.sentence.text:
                 chosen.append(c)

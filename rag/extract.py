@@ -121,6 +121,15 @@ def pinyin_set(text: str) -> frozenset[str]:
 
 # ---------------------------------------------------------------- sentences
 
+# Text in an article that talks to the model instead of reporting news; it
+# is never evidence for what the model then says.
+INJECTION = re.compile(
+    r"[^。！？!?\n]*(?:忽略|无视|忘记)(?:以上|上面|之前|前面|所有|全部)[^。！？!?\n]*(?:指令|指示|提示|规则|要求)[^。！？!?\n]*[。！？!?]?"
+    r"|[^.!?\n]*ignore (?:all |the )?(?:previous|above|prior) (?:instructions|prompts?)[^.!?\n]*[.!?]?"
+    r"|[^。！？!?\n]*(?:系统提示|system prompt|你现在是|你必须回答)[^。！？!?\n]*[。！？!?]?",
+    re.I,
+)
+
 
 @dataclass(frozen=True)
 class Sentence:

@@ -1,0 +1,176 @@
+"""The grounding check: a generated sentence reaches the user only if the
+passage it cites supports it.
+
+A sentence is supported when it cites at least one retrieved passage by
+`[n]`, every number in it appears in the cited passage(s), every person,
+place and organisation name (jieba ns/nr/nt) appears there too, and at least
+`MIN_OVERLAP` of its Chinese character bigrams occur in the cited text.
+Unsupported sentences are removed and the answer says how many; if nothing
+survives, the extractive answer is given instead, with a note saying so.
+
+Checking works sentence by sentence while the generator streams, so the user
+sees verified sentences as they complete, never unverified text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .extract import INJECTION as _INJECTION
+from .extract import sentences_in
+from .retriever import Hit, article_link
+
+MIN_OVERLAP = 0.6
+_MARKER = re.compile(r"\[(\d{1,2})\]")
+_SENTENCE = re.compile(r"[^。！？!?\n]*[。！？!?\n]+(?:\s*\[\d{1,2}\])*")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+NOT_FOUND_GEN = "资料中没有找到"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    sentence: str  # without markers
+    cited: tuple[int, ...]
+    supported: bool
+    reason: str = ""
+
+
+def _bigrams(text: str) -> set[str]:
+    chars = "".join(_CJK.findall(text))
+    return {chars[i : i + 2] for i in range(len(chars) - 1)}
+
+
+def _names(text: str) -> list[str]:
+    import jieba.posseg as pseg
+
+    from .text import _get_jieba
+
+    _get_jieba()
+    return [w for w, f in pseg.lcut(text) if f in ("nr", "ns", "nt") and len(w) >= 2]
+
+
+def check_sentence(sentence: str, hits: list[Hit]) -> Verdict:
+    """Is one generated sentence supported by the passages it cites?"""
+    cited = tuple(int(n) for n in _MARKER.findall(sentence))
+    body = _MARKER.sub("", sentence).strip()
+    if not cited:
+        return Verdict(body, cited, False, "cites no passage")
+    if any(n < 1 or n > len(hits) for n in cited):
+        return Verdict(body, cited, False, "cites a passage that does not exist")
+    source = "\n".join(f"{hits[n - 1].title}\n{hits[n - 1].text}" for n in set(cited))
+    source = _INJECTION.sub(" ", source)
+    flat = re.sub(r"[\s,，]", "", source)
+    for num in _NUMBER.findall(body.replace(",", "")):
+        if num not in flat:
+            return Verdict(body, cited, False, f"number {num} is not in the cited passage")
+    for name in _names(body):
+        if name not in source:
+            return Verdict(body, cited, False, f"name {name} is not in the cited passage")
+    grams = _bigrams(body)
+    if not grams:
+        return Verdict(body, cited, False, "no Chinese text to check against the passage")
+    overlap = len(grams & _bigrams(source)) / len(grams)
+    if overlap < MIN_OVERLAP:
+        return Verdict(body, cited, False, f"only {overlap:.0%} of it appears in the cited passage")
+    return Verdict(body, cited, True)
+
+
+def _complete_sentences(buf: str, final: bool) -> tuple[list[str], str]:
+    """Split off the sentences of a stream buffer that are complete, markers included."""
+    out, pos = [], 0
+    for m in _SENTENCE.finditer(buf):
+        rest = buf[m.end():]
+        if not final and (not rest.strip() or rest.lstrip().startswith("[")):
+            break  # its [n] markers may still be coming
+        if m.group(0).strip():
+            out.append(m.group(0))
+        pos = m.end()
+    tail = buf[pos:]
+    if final and tail.strip():
+        out.append(tail)
+        tail = ""
+    return out, tail
+
+
+def _best_quote(body: str, hit: Hit, retriever):
+    """The article sentence of a cited passage that a generated sentence rests on."""
+    article = retriever.article(hit.doc_id)
+    sents = sentences_in(article.text, hit.start, hit.end) if article else []
+    if not sents:
+        return None
+    grams = _bigrams(body)
+    return max(sents, key=lambda s: len(grams & _bigrams(s.text)) / (len(_bigrams(s.text)) or 1) + len(grams & _bigrams(s.text)))
+
+
+def grounded_generation(query: str, hits: list[Hit], retriever, generator, max_tokens: int = 256) -> Iterator:
+    """Stream a checked generated answer.
+
+    Yields the visible answer text as it grows (str), then a tuple
+    (text, short_answer, abstained, citations, notices).
+    """
+    from .answer import Citation, extractive_answer
+    from .generate import build_messages
+
+    messages = build_messages(query, [(h.title, h.text) for h in hits])
+    kept: list[Verdict] = []
+    removed: list[Verdict] = []
+    generator_abstained = False
+    buf, shown = "", ""
+    numbering: dict[int, int] = {}  # passage number -> citation number
+    citations: list = []
+
+    def accept(sentence: str) -> None:
+        nonlocal generator_abstained, shown
+        if NOT_FOUND_GEN in sentence and not kept:
+            generator_abstained = True
+            return
+        verdict = check_sentence(sentence, hits)
+        if not verdict.supported:
+            removed.append(verdict)
+            return
+        kept.append(verdict)
+        marks = ""
+        for n in dict.fromkeys(verdict.cited):
+            if n not in numbering:
+                hit = hits[n - 1]
+                quote = _best_quote(verdict.sentence, hit, retriever)
+                if quote is None:
+                    continue
+                numbering[n] = len(citations) + 1
+                citations.append(Citation(numbering[n], hit.chunk_id, hit.doc_id, hit.source, hit.title, quote.text,
+                                          quote.start, quote.end, article_link(hit.doc_id, quote.start, quote.end)))
+            marks += f"[{numbering[n]}]"
+        shown += verdict.sentence + marks
+
+    max_tokens = getattr(generator, "max_tokens", None) or max_tokens
+    for piece in generator.stream(messages, max_tokens=max_tokens):
+        buf += piece
+        done, buf = _complete_sentences(buf, final=False)
+        before = shown
+        for s in done:
+            accept(s)
+        if shown != before:
+            yield shown
+    done, buf = _complete_sentences(buf, final=True)
+    for s in done:
+        accept(s)
+
+    notices = []
+    if removed:
+        notices.append(f"已删除 {len(removed)} 句无法在所引资料中核实的生成内容。")
+    if kept:
+        text = shown + ("\n\n（" + notices[0] + "）" if removed else "")
+        yield text
+        yield (text, None, False, citations, notices)
+        return
+    text, short, abstained, cites = extractive_answer(query, hits, retriever)
+    if generator_abstained and not removed:
+        notices.append("生成模型认为资料中没有答案，以下为抽取式回答。")
+    else:
+        notices.append("生成的回答无法在资料中核实，以下为抽取式回答。")
+    text = f"（{notices[-1]}）\n{text}"
+    yield text
+    yield (text, short, abstained, cites, notices)
