@@ -244,6 +244,12 @@ def extractive_answer(query: str, hits: list[Hit], retriever: Retriever) -> tupl
     if not cands:
         return _abstain_text(query, hits), None, True, []
     best = cands[0]
+    if qtype in SPAN_TYPES and best.typed == 0:
+        # A typed question is answered by a span: prefer a sentence that has one,
+        # unless the best sentence's neighbour holds it (handled below).
+        typed = [c for c in cands if c.typed > 0 and c.score >= 0.7 * best.score]
+        if typed and not any(best_span(nb.text, query, qtype, terms) for nb in best.extra["neighbours"]):
+            best = typed[0]
     english = not re.search(r"[\u4e00-\u9fff]", query)
     support = best.extra["support"]
     if terms and not english and support < ABSTAIN_COVERAGE:
@@ -263,7 +269,7 @@ def extractive_answer(query: str, hits: list[Hit], retriever: Retriever) -> tupl
         if span is None:
             return _abstain_text(query, hits), None, True, []
         short = span.text
-    if len(chosen) == 1 and qtype in ("list", "reason", "entity", "other"):
+    if len(chosen) == 1 and qtype in ("list", "reason"):
         for c in cands[1:3]:
             if c.score >= 0.85 * best.score and c.sentence.text != best.sentence.text:
                 chosen.append(c)

@@ -69,8 +69,8 @@ def _places(text: str) -> list[str]:
 
 
 def _answer_lead(answer: str) -> str:
-    """The short answer an extractive answer puts first ("姚欣。…")."""
-    m = re.match(r"\s*([^。\[\n]{1,12})。", answer)
+    """The short answer an answer puts first ("姚欣。…", or "**答案：姚欣**" in the chat UI)."""
+    m = re.match(r"\s*\**答案[:：]\s*([^*\n]{1,20})\**", answer) or re.match(r"\s*([^。\[\n]{1,12})。", answer)
     return m.group(1).strip() if m else ""
 
 

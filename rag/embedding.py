@@ -173,7 +173,7 @@ def encode_documents(model, texts: list[str], batch_size: int = 16, progress: bo
 
 def encode_query(model, query: str) -> np.ndarray:
     """Normalised float32 query vector, shape (dim,)."""
-    vec = model.encode_query([query], normalize_embeddings=True, convert_to_numpy=True)
+    vec = model.encode_query([query], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
     return np.asarray(vec, dtype=np.float32).reshape(-1)
 
 
@@ -220,7 +220,8 @@ class EmbeddingCache:
 
 
 def embed_with_cache(
-    model, texts: list[str], cache: EmbeddingCache | None, progress: bool = False, batch_size: int = 16
+    model, texts: list[str], cache: EmbeddingCache | None, progress: bool = False, batch_size: int = 16,
+    on_batch=None,
 ) -> tuple[np.ndarray, int]:
     """Embed documents, reusing cached vectors.
 
@@ -232,8 +233,11 @@ def embed_with_cache(
     missing = list(dict.fromkeys(t for t in texts if key(t) not in cached))
     if missing:
         log.info("embedding %d new passages (%d cached)", len(missing), len(texts) - len(missing))
-        for i in range(0, len(missing), 256):  # commit in slices: a killed build keeps its work
-            part = missing[i : i + 256]
+        step = 32 if on_batch else 256
+        for i in range(0, len(missing), step):  # commit in slices: a killed build keeps its work
+            if on_batch:
+                on_batch(i, len(missing))
+            part = missing[i : i + step]
             vecs = encode_documents(model, part, batch_size=batch_size, progress=progress)
             if cache:
                 cache.put_many(part, vecs)

@@ -178,6 +178,11 @@ _ORG_SUFFIX = r"(?:厅|局|委员会|委|公司|集团|银行|大学|学院|学�
 _ORG = re.compile(r"[\u4e00-\u9fff]{1,12}?" + _ORG_SUFFIX)
 _PLACE_SUFFIX = r"(?:省|市|县|区|旗|镇|乡|村|街道|社区|小区)"
 _SAID = re.compile(r"([\u4e00-\u9fff]{2,3})(?:说|表示|介绍|告诉记者|回忆|笑着说)")
+# "党委书记冯毅", "班主任原娟说", "村委会主任是赵某某，"
+_ROLE_NAME = re.compile(
+    r"(?:书记|主任|主席|局长|县长|市长|镇长|乡长|村长|校长|厂长|经理|负责人|队长|班主任|老师|教授|站长|部长|董事长|院长|会长|组长)"
+    r"(?:是|为)?([\u4e00-\u9fff]{2,3}?)(?=[，。、,；;说表示介绍告诉认为等]|$)"
+)
 
 
 @dataclass(frozen=True)
@@ -282,10 +287,11 @@ def _person_spans(sentence: str, query: str) -> list[tuple[Span, float]]:
         if flag == "nr" and len(word) >= 2 and word not in query:
             out.append((Span(word, pos, pos + len(word)), 0.5))
         pos += len(word)
-    for m in _SAID.finditer(sentence):
-        name = m.group(1)
-        if name not in query and not any(s.text == name for s, _ in out):
-            out.append((Span(name, m.start(1), m.end(1)), 0.0))
+    for pattern, bonus in ((_ROLE_NAME, 0.5), (_SAID, 0.0)):
+        for m in pattern.finditer(sentence):
+            name = m.group(1)
+            if name not in query and not any(s.text == name for s, _ in out):
+                out.append((Span(name, m.start(1), m.end(1)), bonus))
     return out
 
 

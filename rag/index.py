@@ -196,6 +196,7 @@ def build_index(
     embedder=None,
     progress: bool = False,
     force: bool = False,
+    notify=None,
 ) -> BuildReport:
     """Build (or update) the index of a corpus folder.
 
@@ -210,11 +211,14 @@ def build_index(
         embedder: a SentenceTransformer to use instead of loading `config.model`.
         progress: show a progress bar while embedding.
         force: rebuild even when nothing changed.
+        notify: optional callable(str) told what the build is doing (for a UI).
     """
     config = config or Config()
     index_dir = Path(index_dir)
     t0 = time.perf_counter()
+    say = notify or (lambda msg: None)
     with build_lock(index_dir):
+        say("读取文章 reading articles…")
         corpus = load_corpus(corpus_dir)
         if not force:
             with contextlib.suppress(IndexStateError, KeyError, OSError):
@@ -225,23 +229,29 @@ def build_index(
                         str(index_dir), old["articles"], old["chunks"], 0, time.perf_counter() - t0,
                         corpus.skipped, up_to_date=True,
                     )
-        return _write_index(corpus, corpus_dir, index_dir, config, embedder, progress, t0)
+        return _write_index(corpus, corpus_dir, index_dir, config, embedder, progress, t0, say)
 
 
-def _write_index(corpus: Corpus, corpus_dir, index_dir: Path, config: Config, embedder, progress, t0) -> BuildReport:
+def _write_index(corpus: Corpus, corpus_dir, index_dir: Path, config: Config, embedder, progress, t0,
+                 say=lambda msg: None) -> BuildReport:
     import faiss
 
     from .embedding import EmbeddingCache, embed_with_cache, embedding_dim, load_embedder
 
     chunks = chunk_articles(corpus.articles, config.chunk_size, config.chunk_overlap)
+    say(f"加载模型 loading {config.model}…")
     model = embedder if embedder is not None else load_embedder(config.model)
     cache = EmbeddingCache(index_dir / CACHE, config.model)
     try:
-        vectors, embedded = embed_with_cache(model, [c.embed_text for c in chunks], cache, progress=progress)
+        vectors, embedded = embed_with_cache(
+            model, [c.embed_text for c in chunks], cache, progress=progress,
+            on_batch=lambda done, total: say(f"嵌入 embedding {done}/{total} 段新文本…"),
+        )
     finally:
         cache.close()
     dim = vectors.shape[1] if len(vectors) else embedding_dim(model)
 
+    say("写入索引 writing the index…")
     name = f"data-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
     tmp = index_dir / f".tmp-{name}"
     tmp.mkdir(parents=True)

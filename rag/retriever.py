@@ -50,16 +50,16 @@ def article_link(doc_id: str, start: int | None = None, end: int | None = None) 
 def clean_query(query: str) -> str:
     """Validate and normalise a question; raises ValueError with a readable sentence."""
     if not isinstance(query, str):
-        raise ValueError("the question must be text")
+        raise ValueError("问题必须是文字 (the question must be text)")
     query = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in query)
     # Full-width digits and letters (４０８５, ＡＢ) become ASCII; full-width
     # punctuation stays as the user typed it.
     query = re.sub(r"[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]", lambda m: unicodedata.normalize("NFKC", m.group(0)), query)
     query = unicodedata.normalize("NFC", query).strip()
     if not query:
-        raise ValueError("the question is empty")
+        raise ValueError("问题为空 (the question is empty)")
     if not any(ch.isalnum() for ch in query):
-        raise ValueError("the question has no words in it")
+        raise ValueError("问题里没有文字 (the question has no words in it)")
     if len(query) > MAX_QUERY_CHARS:
         log.warning("question cut from %d to %d characters", len(query), MAX_QUERY_CHARS)
         query = query[:MAX_QUERY_CHARS]

@@ -1,0 +1,135 @@
+"""What the web UI shows, as text: answer Markdown and article pages.
+
+No Gradio here (app.py owns the UI); this module only turns `Answer`s and
+`Article`s into Markdown/HTML. Every piece of article or user text is escaped
+first: an article containing `<script>`, attributes or Markdown links shows
+them as text, never as markup.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from .answer import Answer
+from .corpus import Article
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<])")
+
+
+def md_escape(text: str) -> str:
+    """Text safe inside Markdown: HTML-escaped, Markdown punctuation backslashed."""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False)).replace("\n", "  \n")
+
+
+def _marker_links(text: str, answer: Answer) -> str:
+    links = {c.n: c.link for c in answer.citations}
+    escaped = md_escape(text)
+
+    def link(m):
+        n = int(m.group(1))
+        return f"[\\[{n}\\]]({links[n]})" if n in links else m.group(0)
+
+    return re.sub(r"\\\[(\d+)\\\]", link, escaped)
+
+
+def answer_markdown(answer: Answer) -> str:
+    """The chat message for a finished answer: linked [n] markers, then sources."""
+    if answer.abstained:
+        head = "⚠️ **资料中没有找到答案**（not in the articles）\n\n"
+        body = "> " + md_escape(answer.text).replace("  \n", "  \n> ")
+        return head + body + _notices(answer)
+    parts = []
+    if answer.short_answer:
+        parts.append(f"**答案：{md_escape(answer.short_answer)}**\n")
+    text = answer.text
+    if answer.short_answer and text.startswith(answer.short_answer + "。"):
+        text = text[len(answer.short_answer) + 1 :]
+    parts.append(_marker_links(text, answer))
+    parts.append(_notices(answer))
+    if answer.citations:
+        parts.append("\n\n---\n**来源 Sources**\n")
+        for c in answer.citations:
+            hit = next((h for h in answer.hits if h.chunk_id == c.chunk_id), None)
+            context = _highlight_in_passage(hit.text, c.quote) if hit else f"**{md_escape(c.quote)}**"
+            parts.append(
+                f"\n{c.n}. [{md_escape(c.title)}]({c.link}) · `{html.escape(c.source)}`  \n{context}\n"
+            )
+    return "".join(parts)
+
+
+def _highlight_in_passage(passage: str, quote: str, width: int = 80) -> str:
+    """The passage around the quote, the quote in bold: shows the sentence in its context."""
+    i = passage.find(quote)
+    if i < 0:
+        return f"**{md_escape(quote)}**"
+    before = passage[max(0, i - width) : i].replace("\n", " ")
+    after = passage[i + len(quote) : i + len(quote) + width].replace("\n", " ")
+    lead = "…" if i > width else ""
+    tail = "…" if i + len(quote) + width < len(passage) else ""
+    return f"{lead}{md_escape(before)}**{md_escape(quote)}**{md_escape(after)}{tail}"
+
+
+def _notices(answer: Answer) -> str:
+    notes = [n for n in answer.notices if n not in answer.text]
+    return "".join(f"\n\n*{md_escape(n)}*" for n in notes)
+
+
+def streaming_markdown(text: str) -> str:
+    """A partial answer while it streams (markers become links when it is done)."""
+    return md_escape(text) + " ▌"
+
+
+# ---------------------------------------------------------------- article pages
+
+_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body {{ font-family: "Noto Sans CJK SC", "Noto Sans SC", "PingFang SC", "Microsoft YaHei", sans-serif;
+       max-width: 46rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.8; color: #222; }}
+h1 {{ font-size: 1.5rem; line-height: 1.4; }}
+.meta {{ color: #666; font-size: .9rem; }}
+p {{ margin: .8rem 0; white-space: pre-wrap; }}
+mark {{ background: #ffe066; padding: 0 .1rem; }}
+.caption {{ color: #555; font-size: .9rem; border-left: 3px solid #ccc; padding-left: .6rem; }}
+a.back {{ font-size: .9rem; }}
+</style></head>
+<body>
+<a class="back" href="/">← 返回问答</a>
+<h1>{title}</h1>
+<p class="meta">{meta}</p>
+<article>{body}</article>
+<script>var m = document.getElementById("hl"); if (m) m.scrollIntoView({{block: "center"}});</script>
+</body></html>"""
+
+
+def article_page(article: Article, start: int | None = None, end: int | None = None) -> str:
+    """One article as HTML, the span [start, end) highlighted and scrolled into view."""
+    text = article.text
+    valid = start is not None and end is not None and 0 <= start < end <= len(text)
+    captions = {s for s, _ in article.captions}
+    paragraphs, pos, first = [], 0, True
+    for block in text.split("\n\n"):
+        b_start, b_end = pos, pos + len(block)
+        pos = b_end + 2
+        lo, hi = (max(start, b_start), min(end, b_end)) if valid else (0, 0)
+        if valid and lo < hi:
+            ident = ' id="hl"' if first else ""
+            first = False
+            inner = (html.escape(text[b_start:lo]) + f"<mark{ident}>" + html.escape(text[lo:hi]) + "</mark>"
+                     + html.escape(text[hi:b_end]))
+        else:
+            inner = html.escape(block)
+        cls = ' class="caption"' if b_start in captions else ""
+        paragraphs.append(f"<p{cls}>{inner}</p>")
+    meta = " · ".join(html.escape(x) for x in (article.byline, f"来源文件 {article.source}", article.date) if x)
+    if article.url:
+        meta += f' · <a href="{html.escape(article.url, quote=True)}" rel="noopener noreferrer">原文链接</a>' if article.url.startswith(("http://", "https://")) else f" · {html.escape(article.url)}"
+    return _PAGE.format(title=html.escape(article.title), meta=meta, body="\n".join(paragraphs))
+
+
+def not_found_page(doc_id: str) -> str:
+    body = f"<p>没有编号为 <code>{html.escape(doc_id)}</code> 的文章（article not found）。</p>"
+    return _PAGE.format(title="404 文章不存在", meta="", body=body)

@@ -1,0 +1,184 @@
+"""The chat app as users meet it: a real server process, a real browser, real clients."""
+
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+ARTIFACTS = ROOT / "test-artifacts"
+HOSTILE = (
+    "测试村新闻\n\n本报记者 测试\n\n"
+    "测试村的村委会主任是赵测试，他说<script>alert('xss')</script>要好好干。"
+    "详情见[点这里](javascript:alert(1))和<img src=x onerror=alert(2)>。\n"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, r.read().decode("utf-8")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8")
+
+
+@pytest.fixture(scope="module")
+def app_url(seed_index, tmp_path_factory):
+    """app.py on 127.0.0.1 over the seeds plus one hostile article (built incrementally at start)."""
+    work = tmp_path_factory.mktemp("app")
+    corpus = work / "corpus"
+    shutil.copytree(seed_index.parent / "corpus", corpus)
+    (corpus / "hostile.txt").write_text(HOSTILE, encoding="utf-8")
+    shutil.copytree(seed_index, work / "index")  # carries the embedding cache: only the new article is embedded
+    port = _free_port()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "--port", str(port), "--index", str(work / "index"), "--corpus", str(corpus)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline:
+            try:
+                status, body = _get(url + "/healthz")
+                if status == 200 and json.loads(body)["ready"]:
+                    break
+            except OSError:
+                pass
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.5)
+        else:
+            pytest.fail("app did not become ready")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_help_lists_options():
+    p = subprocess.run([sys.executable, "app.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0
+    for opt in ("--host", "--port", "--index", "--model", "--answerer", "--generator", "--auth"):
+        assert opt in p.stdout
+    assert "127.0.0.1" in p.stdout
+
+
+def test_article_pages_escape_and_refuse_paths(app_url):
+    status, page = _get(app_url + "/article/hostile-00?start=0&end=5")
+    assert status == 200
+    assert "&lt;script&gt;alert(&#x27;xss&#x27;)&lt;/script&gt;" in page or "&lt;script&gt;" in page
+    assert "<script>alert" not in page and "<img src=x" not in page
+    for bad in ("..%2F..%2Fetc%2Fpasswd", "../../etc/passwd", "%2Fetc%2Fpasswd", "..%252F..%252Fapp.py", "nope-00"):
+        status, page = _get(app_url + "/article/" + bad)
+        assert status == 404, bad
+        assert "root:" not in page and "import" not in page
+
+
+def _launch(p):
+    return p.chromium.launch(
+        executable_path="/usr/bin/chromium",
+        args=["--disable-gpu", "--disable-background-networking", "--disable-component-update",
+              "--disable-sync", "--no-first-run", "--disable-quic", "--no-sandbox"],
+    )
+
+
+def _ask_in_browser(page, question: str) -> str:
+    box = page.locator('textarea[data-testid="textbox"]')
+    box.fill(question)
+    box.press("Enter")
+    page.wait_for_timeout(300)
+    page.wait_for_selector('button[data-testid="submit-button"]', timeout=60000)
+    bot = page.locator('[data-testid="bot"]').last
+    bot.wait_for(timeout=60000)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"bot\"]:last-of-type')?.innerText.includes('▌')", timeout=60000)
+    return bot.inner_text()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_browser_chat_citation_and_article_page(app_url, gold):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    q = next(g for g in gold if g["id"] == "q016")  # 张连印打了几眼机井
+    with sync_playwright() as p:
+        browser = _launch(p)
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        page = context.new_page()
+        dialogs = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(app_url)
+        page.wait_for_selector('textarea[data-testid="textbox"]', timeout=60000)
+        text = _ask_in_browser(page, q["question"])
+        assert "8眼" in text and "来源" in text
+        page.screenshot(path=str(ARTIFACTS / "chat.png"), full_page=True)
+        link = page.locator('[data-testid="bot"] a', has_text="[1]").first
+        with context.expect_page() as new_page:
+            link.click()
+        article = new_page.value
+        article.wait_for_load_state()
+        mark = article.locator("mark#hl")
+        assert "8眼机井" in mark.inner_text()
+        assert mark.is_visible() and article.evaluate("() => { const r = document.getElementById('hl').getBoundingClientRect(); return r.top >= 0 && r.bottom <= window.innerHeight; }")
+        article.screenshot(path=str(ARTIFACTS / "article.png"))
+
+        # a follow-up, an unanswerable question, and hostile content shown as text
+        text = _ask_in_browser(page, "他回乡以后一共植树多少株？")
+        assert "205万株" in text
+        text = _ask_in_browser(page, "张连印的妻子叫什么名字？")
+        assert "资料中没有找到" in text
+        text = _ask_in_browser(page, "测试村的村委会主任是谁？")
+        assert "赵测试" in text
+        page.screenshot(path=str(ARTIFACTS / "chat-hostile.png"), full_page=True)
+        assert page.locator('[data-testid="bot"] script').count() == 0
+        assert page.locator('[data-testid="bot"] img[src="x"]').count() == 0
+        hostile_page = context.new_page()
+        hostile_page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        hostile_page.goto(app_url + "/article/hostile-00")
+        assert "<script>alert('xss')</script>" in hostile_page.locator("article").inner_text()
+        hostile_page.screenshot(path=str(ARTIFACTS / "article-hostile.png"))
+        assert dialogs == []
+        browser.close()
+
+
+@pytest.mark.slow
+def test_twenty_parallel_questions_through_gradio_client(app_url, gold):
+    from gradio_client import Client
+
+    questions = [g["question"] for g in gold if g["answers"]][:20]
+    client = Client(app_url + "/", verbose=False)
+    def key(answer: dict) -> str:  # what must show up in the chat: the span, or the quoted sentence
+        return answer["short_answer"] or (answer["citations"][0]["quote"] if answer["citations"] else "资料中没有找到")
+
+    expected = {q: key(client.predict(q, api_name="/ask")) for q in questions}  # answers without load
+
+    def one(q):
+        t0 = time.perf_counter()
+        out = Client(app_url + "/", verbose=False).predict(q, api_name="/chat")
+        return q, out, time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(one, questions))
+    wall = time.perf_counter() - t0
+    for q, out, _ in results:
+        assert expected[q] in out.replace("\\", ""), (q, out[:200])
+    lat = sorted(r[2] for r in results)
+    print(f"\n20 parallel: all answered; median {statistics.median(lat):.2f} s, p95 {lat[int(0.95 * len(lat)) - 1]:.2f} s, wall {wall:.2f} s")
