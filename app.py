@@ -33,6 +33,7 @@ EXAMPLES = [
     "张连印的妻子叫什么名字？",
     "How many electric bikes are there in Baorihujier subdistrict?",
 ]
+MAX_UPLOAD = "5mb"  # same limit as rag.ingest.MAX_UPLOAD_BYTES
 MODES = {"混合 hybrid": "hybrid", "语义 dense": "dense", "关键词 BM25": "bm25"}
 ANSWERERS = {"抽取式 extractive": "extractive", "生成式 generative": "generative"}
 
@@ -102,6 +103,21 @@ class Service:
             except Exception as e:
                 self.generator_problem = f"生成模型不可用：{e}"
 
+    def add(self, paths: list[str]) -> str:
+        """Add uploaded files to the corpus and the index; swap in the new index at once."""
+        from rag import Retriever
+        from rag.ingest import add_files
+
+        if not self.ready:
+            return f"⏳ {self.status}"
+        with self._lock:
+            report = add_files(paths, corpus_dir=self.args.corpus, index_dir=self.args.index)
+            if report.added:
+                self.retriever = Retriever.load(self.args.index, corpus_dir=self.args.corpus,
+                                                embedder=self.retriever.embedder)
+                self.status = f"就绪 ready: {len(self.retriever.index.articles)} 篇文章, {len(self.retriever.chunks)} 段"
+        return "\n".join(report.lines()) or "没有文件 (no files)"
+
     def _notify(self, message: str) -> None:
         self.status = f"建立索引 building the index: {message}"
 
@@ -166,6 +182,22 @@ def build_ui(service: Service):
             autofocus=True,
         )
         gr.api(ask_json, api_name="ask")
+        with gr.Accordion("添加文章 Add articles", open=False):
+            upload = gr.File(label="上传 .txt / .md / .html / .jsonl（UTF-8 或 GBK，单个文件不超过 5 MB）",
+                             file_count="multiple", file_types=[".txt", ".md", ".html", ".htm", ".jsonl"])
+            upload_result = gr.Textbox(label="结果 result", interactive=False, lines=3)
+
+        def on_upload(files):
+            if not files:
+                return ""
+            paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in files]
+            try:
+                return service.add(paths)
+            except Exception as e:  # shown in the box; the app keeps working
+                log.exception("upload failed")
+                return f"⚠️ {e}"
+
+        upload.upload(on_upload, inputs=upload, outputs=upload_result, api_name="add")
         timer = gr.Timer(1.0)
 
         def refresh():
@@ -206,7 +238,7 @@ def build_app(service: Service):
         auth = (user, password)
     demo = build_ui(service)
     demo.queue(default_concurrency_limit=4, max_size=200)
-    return gr.mount_gradio_app(app, demo, path="/", auth=auth)
+    return gr.mount_gradio_app(app, demo, path="/", auth=auth, max_file_size=MAX_UPLOAD)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,7 +47,7 @@ def answer_matches(text: str, groups: list[list[str]]) -> bool:
 def citation_hits(quote: str, evidence: str) -> bool:
     """A citation supports the gold answer when its quote contains the evidence
     clause (or, for evidence longer than one sentence, lies inside it)."""
-    q, ev = squash(quote), squash(evidence)
+    q, ev = squash(quote).strip("。！？；，、：”“\"'!?;,"), squash(evidence)
     return bool(q) and bool(ev) and (ev in q or q in ev)
 
 

@@ -1,0 +1,119 @@
+"""Adding articles to a corpus and its index without a full rebuild.
+
+`add_files` checks each file (type, size, encoding, contents), recognises a
+file whose bytes are already in the corpus (same SHA-256) and skips it,
+copies the rest into the corpus folder under a free name, and updates the
+index: only the new articles' passages are embedded (the embedding cache
+holds the rest). Refused files are reported with the reason; nothing already
+in the corpus is touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .corpus import SUPPORTED_SUFFIXES, CorpusError, corpus_files, parse_document, safe_stem
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+
+
+@dataclass
+class AddReport:
+    added: list[str] = field(default_factory=list)  # corpus file names
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (given file, existing corpus file)
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (given file, reason)
+    articles: int = 0
+    embedded: int = 0
+
+    def lines(self) -> list[str]:
+        out = [f"added {name}" for name in self.added]
+        out += [f"already in the corpus: {given} (same content as {existing})" for given, existing in self.duplicates]
+        out += [f"refused {given}: {reason}" for given, reason in self.refused]
+        if self.added:
+            out.append(f"index updated: {self.articles} new article(s), {self.embedded} passage(s) embedded")
+        return out
+
+
+def _free_name(folder: Path, name: str) -> str:
+    stem, suffix = Path(name).stem, Path(name).suffix.lower()
+    stem = safe_stem(stem + suffix)
+    candidate = f"{stem}{suffix}"
+    n = 2
+    while (folder / candidate).exists():
+        candidate = f"{stem}-{n}{suffix}"
+        n += 1
+    return candidate
+
+
+def add_files(files, corpus_dir: str | Path = "seeds", index_dir: str | Path = "index", config=None,
+              embedder=None, max_bytes: int = MAX_UPLOAD_BYTES) -> AddReport:
+    """Add article files to a corpus folder and update its index.
+
+    Args:
+        files: paths of .txt/.md/.html/.jsonl files (UTF-8 or GB18030/GBK).
+        corpus_dir: the corpus folder the index was built from.
+        index_dir: the index to update.
+        config: build settings (default: those the index was built with).
+        embedder: a SentenceTransformer to use instead of loading the model.
+        max_bytes: larger files are refused.
+    """
+    from .config import Config
+    from .index import IndexStateError, build_index, read_manifest
+
+    corpus = Path(corpus_dir)
+    corpus.mkdir(parents=True, exist_ok=True)
+    if config is None:
+        try:
+            config = Config.from_dict(read_manifest(index_dir)["settings"])
+        except IndexStateError:
+            config = Config()
+    known = {hashlib.sha256(p.read_bytes()).hexdigest(): p.name for p in corpus_files(corpus)}
+    report = AddReport()
+    staged: list[tuple[Path, str, bytes]] = []
+    for f in files:
+        path = Path(f)
+        given = path.name
+        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            report.refused.append((given, f"unsupported file type {path.suffix or '(none)'}; use {', '.join(SUPPORTED_SUFFIXES)}"))
+            continue
+        try:
+            size = path.stat().st_size
+        except OSError as e:
+            report.refused.append((given, f"cannot read it ({e.strerror or e})"))
+            continue
+        if size > max_bytes:
+            report.refused.append((given, f"larger than the {max_bytes // 2**20} MB limit"))
+            continue
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if digest in known:
+            report.duplicates.append((given, known[digest]))
+            continue
+        try:
+            articles = parse_document(data, given)
+        except CorpusError as e:
+            report.refused.append((given, str(e).removeprefix(f"{given}: ")))
+            continue
+        if not articles:
+            report.refused.append((given, "no article text found"))
+            continue
+        name = _free_name(corpus, given)
+        known[digest] = name
+        staged.append((corpus / name, name, data))
+        report.articles += len(articles)
+    for target, name, data in staged:
+        tmp = target.with_name(f".{name}.part")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+        report.added.append(name)
+    if report.added:
+        try:
+            build = build_index(corpus, index_dir, config, embedder=embedder)
+        except Exception:
+            for target, _, _ in staged:  # leave the corpus as it was
+                target.unlink(missing_ok=True)
+            raise
+        report.embedded = build.embedded
+    return report
