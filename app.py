@@ -86,7 +86,9 @@ class Service:
                 build_index(self.args.corpus, self.args.index, Config().with_(model=self.args.model),
                             progress=sys.stderr.isatty(), notify=self._notify)
                 retriever = Retriever.load(self.args.index, corpus_dir=self.args.corpus)
-            retriever.search("预热", k=1)  # load the embedder now, not on the first question
+            from rag import ask
+
+            ask("吉家庄村的第一书记是谁？", retriever)  # load the embedder and tokenizers now, not on the first question
             self.retriever = retriever
             self.status = f"就绪 ready: {len(retriever.index.articles)} 篇文章, {len(retriever.chunks)} 段"
             log.info("ready in %.1f s", time.perf_counter() - t0)
@@ -208,27 +210,24 @@ def build_ui(service: Service):
     return demo
 
 
+def host_warning(host: str, auth: str | None) -> str | None:
+    """The warning printed when the app is shared beyond this machine without a login."""
+    if host in ("127.0.0.1", "localhost", "::1") or auth:
+        return None
+    return (f"WARNING: binding {host} shares the app with your network without a login; "
+            "add --auth USER:PASS (or set RAG_AUTH)")
+
+
 def build_app(service: Service):
     """FastAPI app: article pages and health first, then Gradio mounted at /."""
     import gradio as gr
-    from fastapi import FastAPI
+    import secrets
+
+    from fastapi import Depends, FastAPI, HTTPException
     from fastapi.responses import HTMLResponse, JSONResponse
+    from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
     from rag.web import article_page, not_found_page
-
-    app = FastAPI(title="新闻问答")
-
-    @app.get("/healthz")
-    def healthz():
-        return JSONResponse({"ready": service.ready, "status": service.status, "error": service.error})
-
-    @app.get("/article/{doc_id:path}", response_class=HTMLResponse)
-    def article(doc_id: str, start: int | None = None, end: int | None = None):
-        # Ids are looked up in the loaded index, never used as file paths.
-        found = service.retriever.article(doc_id) if service.ready else None
-        if found is None:
-            return HTMLResponse(not_found_page(doc_id), status_code=404)
-        return HTMLResponse(article_page(found, start, end))
 
     auth = None
     if service.args.auth:
@@ -236,6 +235,31 @@ def build_app(service: Service):
         if not sep or not user or not password:
             raise ValueError("--auth must look like USER:PASS")
         auth = (user, password)
+    basic = HTTPBasic(auto_error=False)
+
+    def article_access(credentials: HTTPBasicCredentials | None = Depends(basic)):
+        # With --auth, article pages ask for the same user and password (HTTP Basic).
+        if auth is None:
+            return
+        ok = credentials is not None and secrets.compare_digest(credentials.username, auth[0]) \
+            and secrets.compare_digest(credentials.password, auth[1])
+        if not ok:
+            raise HTTPException(401, "login required", headers={"WWW-Authenticate": "Basic"})
+
+    app = FastAPI(title="新闻问答")
+
+    @app.get("/healthz")
+    def healthz():
+        return JSONResponse({"ready": service.ready, "status": service.status, "error": service.error})
+
+    @app.get("/article/{doc_id:path}", response_class=HTMLResponse, dependencies=[Depends(article_access)])
+    def article(doc_id: str, start: int | None = None, end: int | None = None):
+        # Ids are looked up in the loaded index, never used as file paths.
+        found = service.retriever.article(doc_id) if service.ready else None
+        if found is None:
+            return HTMLResponse(not_found_page(doc_id), status_code=404)
+        return HTMLResponse(article_page(found, start, end))
+
     demo = build_ui(service)
     demo.queue(default_concurrency_limit=4, max_size=200)
     return gr.mount_gradio_app(app, demo, path="/", auth=auth, max_file_size=MAX_UPLOAD)
@@ -246,9 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "uvicorn.access", "faiss.loader"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.auth:
-        print(f"WARNING: binding {args.host} shares the app with your network without a login; "
-              "add --auth USER:PASS (or set RAG_AUTH)", file=sys.stderr)
+    warning = host_warning(args.host, args.auth)
+    if warning:
+        print(warning, file=sys.stderr)
     import uvicorn
 
     service = Service(args)
@@ -260,11 +284,15 @@ def main(argv: list[str] | None = None) -> int:
     service.start()
     print(f"新闻问答 on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+        # open streams (a client heartbeat) must not hold a shutdown forever
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=3)
     except OSError as e:
         print(f"error: cannot serve on {args.host}:{args.port}: {e}", file=sys.stderr)
         return 1
-    return 0
+    # The server has closed its connections; Gradio's queue workers are not
+    # daemon threads and would keep the process alive after Ctrl-C / SIGTERM.
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -109,7 +109,18 @@ def decode_bytes(data: bytes, source: str = "<bytes>") -> tuple[str, str]:
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
     try:
-        return data.decode("utf-8"), "utf-8"
+        text = data.decode("utf-8")
+        # Short GBK byte runs can also be valid UTF-8 (丝 = CB BF = "˿"): keep
+        # UTF-8 unless it reads as noise and GB18030 reads as Chinese.
+        if _mostly_cjk_or_ascii(text):
+            return text, "utf-8"
+        try:
+            gb = data.decode("gb18030")
+            if _mostly_cjk_or_ascii(gb):
+                return gb, "gb18030"
+        except UnicodeDecodeError:
+            pass
+        return text, "utf-8"
     except UnicodeDecodeError:
         pass
     # Most non-UTF-8 Chinese text is GBK/GB2312, both subsets of GB18030; try it
@@ -131,7 +142,8 @@ def decode_bytes(data: bytes, source: str = "<bytes>") -> tuple[str, str]:
 def _mostly_cjk_or_ascii(text: str) -> bool:
     if not text:
         return True
-    good = sum(1 for ch in text if ch.isascii() or "\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef")
+    good = sum(1 for ch in text if ch.isascii() or "\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef"
+               or "\u2010" <= ch <= "\u206f" or ch in "·×÷°")
     return good / len(text) > 0.9
 
 

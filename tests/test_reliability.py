@@ -1,0 +1,126 @@
+"""Faults a user will meet: adding files, killed and concurrent builds, bad questions."""
+
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from rag import Retriever, ask
+from rag.index import read_manifest
+
+from .conftest import ROOT, SEEDS
+
+
+def cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "rag", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def workspace(seed_index, tmp_path):
+    """A copy of the seed corpus and its index (with the embedding cache)."""
+    shutil.copytree(seed_index.parent / "corpus", tmp_path / "corpus")
+    shutil.copytree(seed_index, tmp_path / "index")
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_add_files_cli_gbk_duplicates_and_refusals(workspace):
+    new = workspace / "新闻.txt"
+    new.write_bytes("青松村新闻\n\n本报记者 李四\n\n青松村党支部书记王青松带领村民种植蓝莓三百亩。\n".encode("gbk"))
+    big = workspace / "big.txt"
+    big.write_bytes(("很长的文章。" * 400_000).encode("utf-8"))
+    pdf = workspace / "scan.pdf"
+    pdf.write_bytes(b"%PDF-1.4")
+    dup = workspace / "copy.txt"
+    shutil.copy(SEEDS / "000_96f8b7fbf1408b61.txt", dup)
+    before = read_manifest(workspace / "index")["chunks"]
+    p = cli("add", str(new), str(big), str(pdf), str(dup), "--corpus", str(workspace / "corpus"), "--index", str(workspace / "index"))
+    assert p.returncode == 0, p.stderr
+    assert "added" in p.stdout and "already in the corpus: copy.txt (same content as 000_96f8b7fbf1408b61.txt)" in p.stdout
+    assert "refused big.txt: larger than the 5 MB limit" in p.stdout
+    assert "refused scan.pdf: unsupported file type .pdf" in p.stdout
+    assert "1 passage(s) embedded" in p.stdout  # only the new article went through the model
+    r = Retriever.load(workspace / "index", corpus_dir=workspace / "corpus")
+    assert read_manifest(workspace / "index")["chunks"] == before + 1
+    assert "王青松" in r.search("青松村党支部书记是谁？", k=1)[0].text
+    again = cli("add", str(new), "--corpus", str(workspace / "corpus"), "--index", str(workspace / "index"))
+    assert "already in the corpus" in again.stdout and "added" not in again.stdout
+
+
+@pytest.mark.slow
+def test_killed_build_leaves_the_old_index_and_a_second_build_is_locked(workspace):
+    corpus = workspace / "corpus"
+    # new text everywhere: the next build must embed every passage (slow enough to kill)
+    for f in corpus.iterdir():
+        f.write_text(f.read_text(encoding="utf-8").replace("。", "。 ").replace("，", "，\u3000"), encoding="utf-8")
+        f.write_text(f.read_text(encoding="utf-8") + "\n\n补记：本文为测试改写。\n", encoding="utf-8")
+    old = read_manifest(workspace / "index")
+    build = subprocess.Popen([sys.executable, "-m", "rag", "build", "--corpus", str(corpus), "--index", str(workspace / "index")],
+                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(8)  # past loading, inside embedding
+        assert build.poll() is None, build.stderr.read()
+        second = cli("build", "--corpus", str(corpus), "--index", str(workspace / "index"))
+        assert second.returncode == 1 and "another build" in second.stderr and "Traceback" not in second.stderr
+    finally:
+        build.kill()
+        build.wait()
+    assert read_manifest(workspace / "index") == old
+    r = Retriever.load(workspace / "index", check_corpus=False)
+    assert "4085" in r.search("山西省共选派了多少名干部到村任职？", k=3)[0].text + r.search("山西省共选派了多少名干部到村任职？", k=3)[1].text
+    with pytest.raises(Exception, match="out of date"):
+        Retriever.load(workspace / "index", corpus_dir=corpus)
+    done = cli("build", "--corpus", str(corpus), "--index", str(workspace / "index"))
+    assert done.returncode == 0, done.stderr
+    leftovers = [p.name for p in (workspace / "index").iterdir() if p.name.startswith((".tmp-", "data-"))]
+    assert len(leftovers) == 1 and leftovers[0].startswith("data-")
+
+
+BAD_QUESTIONS = [
+    "",
+    "   \n\t ",
+    "？？？！！。。",
+    "\x00\x1b[31m吉家庄村\x07的第一书记是谁",
+    "😀😀吉家庄村的第一书记是谁？🎉",
+    "吉家庄村 first secretary 是谁?",
+    "'; DROP TABLE articles; --",
+    "<script>alert(1)</script>吉家庄村的书记是谁",
+    "SELECT * FROM chunks WHERE 1=1",
+    "ｈｏｗ ｍａｎｙ ４０８５",
+    "吉家庄村的第一书记是谁？" + "啊" * 100_000,
+]
+
+
+@pytest.mark.parametrize("question", BAD_QUESTIONS, ids=range(len(BAD_QUESTIONS)))
+def test_bad_questions_get_an_answer_or_a_clear_message(retriever, question):
+    start = time.monotonic()
+    try:
+        a = ask(question, retriever=retriever)
+    except ValueError as e:
+        assert "(the question" in str(e)  # one readable sentence, in Chinese and English
+    else:
+        assert a.text
+        for c in a.citations:
+            assert retriever.article(c.doc_id).text[c.start : c.end] == c.quote
+        if len(question) > 2000:
+            assert any("问题过长" in n for n in a.notices)
+    assert time.monotonic() - start < 10
+
+
+def test_html_looking_question_is_not_markup_in_the_chat(retriever):
+    from rag.web import answer_markdown
+
+    a = ask("<script>alert(1)</script>吉家庄村的书记是谁", retriever=retriever)
+    md = answer_markdown(a)
+    assert "<script>" not in md
+
+
+def test_host_warning():
+    sys.path.insert(0, str(ROOT))
+    from app import host_warning
+
+    assert host_warning("127.0.0.1", None) is None
+    assert host_warning("0.0.0.0", "u:p") is None
+    assert "WARNING" in host_warning("0.0.0.0", None)
