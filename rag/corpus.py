@@ -109,28 +109,22 @@ def decode_bytes(data: bytes, source: str = "<bytes>") -> tuple[str, str]:
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
     try:
-        text = data.decode("utf-8")
-        # Short GBK byte runs can also be valid UTF-8 (丝 = CB BF = "˿"): keep
-        # UTF-8 unless it reads as noise and GB18030 reads as Chinese.
-        if _mostly_cjk_or_ascii(text):
-            return text, "utf-8"
-        try:
-            gb = data.decode("gb18030")
-            if _mostly_cjk_or_ascii(gb):
-                return gb, "gb18030"
-        except UnicodeDecodeError:
-            pass
-        return text, "utf-8"
+        utf8: str | None = data.decode("utf-8")
     except UnicodeDecodeError:
-        pass
-    # Most non-UTF-8 Chinese text is GBK/GB2312, both subsets of GB18030; try it
-    # strictly before asking a detector, which can mistake short GBK for Big5.
+        utf8 = None
+    # Short GBK byte runs can also be valid UTF-8 (丝 = CB BF = "˿"): UTF-8 wins
+    # unless it reads as noise. GBK/GB2312 are subsets of GB18030; try it strictly
+    # before asking a detector, which can mistake short GBK for Big5.
+    if utf8 is not None and _mostly_cjk_or_ascii(utf8):
+        return utf8, "utf-8"
     try:
-        text = data.decode("gb18030")
-        if _mostly_cjk_or_ascii(text):
-            return text, "gb18030"
+        gb = data.decode("gb18030")
+        if _mostly_cjk_or_ascii(gb):
+            return gb, "gb18030"
     except UnicodeDecodeError:
         pass
+    if utf8 is not None:
+        return utf8, "utf-8"
     from charset_normalizer import from_bytes
 
     best = from_bytes(data).best()

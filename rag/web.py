@@ -51,7 +51,7 @@ def answer_markdown(answer: Answer) -> str:
         parts.append("\n\n---\n**来源 Sources**\n")
         for c in answer.citations:
             hit = next((h for h in answer.hits if h.chunk_id == c.chunk_id), None)
-            context = _highlight_in_passage(hit.text, c.quote) if hit else f"**{md_escape(c.quote)}**"
+            context = _highlight_in_passage(hit.text, c.quote) if hit else f"<mark>{md_escape(c.quote)}</mark>"
             parts.append(
                 f"\n{c.n}. [{md_escape(c.title)}]({c.link}) · `{html.escape(c.source)}`  \n{context}\n"
             )
@@ -62,12 +62,13 @@ def _highlight_in_passage(passage: str, quote: str, width: int = 80) -> str:
     """The passage around the quote, the quote in bold: shows the sentence in its context."""
     i = passage.find(quote)
     if i < 0:
-        return f"**{md_escape(quote)}**"
+        return f"<mark>{md_escape(quote)}</mark>"
     before = passage[max(0, i - width) : i].replace("\n", " ")
     after = passage[i + len(quote) : i + len(quote) + width].replace("\n", " ")
     lead = "…" if i > width else ""
     tail = "…" if i + len(quote) + width < len(passage) else ""
-    return f"{lead}{md_escape(before)}**{md_escape(quote)}**{md_escape(after)}{tail}"
+    # <mark>, not **: Markdown emphasis does not close after "。" next to a CJK character
+    return f"{lead}{md_escape(before)}<mark>{md_escape(quote)}</mark>{md_escape(after)}{tail}"
 
 
 def _notices(answer: Answer) -> str:
