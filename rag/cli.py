@@ -42,6 +42,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--chunk-overlap", type=int, default=None, help="chunk overlap in characters")
     b.add_argument("--index-type", choices=("flat", "hnsw"), default=None, help="FAISS index (default flat)")
     b.add_argument("--bm25-tokenizer", choices=("jieba", "bigram"), default=None)
+    b.add_argument("--store", default=None, help="vector store: faiss (default), milvus-lite[:FILE.db], milvus://HOST:PORT")
     b.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
 
     s = sub.add_parser("search", help="print the passages that best match a question")
@@ -67,13 +68,17 @@ def _build_config(args) -> Config:
         chunk_overlap=getattr(args, "chunk_overlap", None),
         index_type=getattr(args, "index_type", None),
         bm25_tokenizer=getattr(args, "bm25_tokenizer", None),
+        store=getattr(args, "store", None),
     )
 
 
 def _load_retriever(args):
     from .retriever import Retriever
 
-    if args.k <= 0:  # say so before the slower index checks
+    from .retriever import clean_query
+
+    clean_query(args.query)  # a bad question is reported before the slower index checks
+    if args.k <= 0:
         raise ValueError("k must be a positive number")
 
     config = Config(model=args.model) if args.model else None

@@ -20,6 +20,7 @@ class Config:
     chunk_size: int = 300  # characters; measured on the gold set, see README
     chunk_overlap: int = 50  # characters
     index_type: str = "flat"  # "flat" (exact inner product) or "hnsw"
+    store: str = "faiss"  # "faiss", "milvus-lite[:path.db]" or "milvus://host:19530"
     bm25_tokenizer: str = "bigram"  # character "bigram"s or "jieba" words (measured: README)
     bm25_pinyin: bool = True  # pinyin bigrams let English questions match Chinese names
     k: int = 5
@@ -38,12 +39,15 @@ class Config:
             raise ValueError("index_type must be 'flat' or 'hnsw'")
         if self.bm25_tokenizer not in ("jieba", "bigram"):
             raise ValueError("bm25_tokenizer must be 'jieba' or 'bigram'")
+        from .store import parse_store
+
+        parse_store(self.store)  # raises ValueError for an unknown store
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
         if self.k <= 0:
             raise ValueError("k must be a positive number")
 
-    BUILD_KEYS = ("model", "chunk_size", "chunk_overlap", "index_type", "bm25_tokenizer", "bm25_pinyin")
+    BUILD_KEYS = ("model", "chunk_size", "chunk_overlap", "index_type", "bm25_tokenizer", "bm25_pinyin", "store")
 
     def build_settings(self) -> dict:
         return {k: getattr(self, k) for k in self.BUILD_KEYS}

@@ -157,21 +157,6 @@ def corpus_changes(manifest: dict, corpus_dir: str | Path) -> list[str]:
     return sorted(changed)
 
 
-def _make_faiss(vectors: np.ndarray, index_type: str):
-    import faiss
-
-    dim = vectors.shape[1]
-    if index_type == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 64
-    else:
-        index = faiss.IndexFlatIP(dim)
-    if len(vectors):
-        index.add(vectors)
-    return index
-
-
 def _import_bm25s():
     import bm25s
 
@@ -234,9 +219,8 @@ def build_index(
 
 def _write_index(corpus: Corpus, corpus_dir, index_dir: Path, config: Config, embedder, progress, t0,
                  say=lambda msg: None) -> BuildReport:
-    import faiss
-
     from .embedding import EmbeddingCache, embed_with_cache, embedding_dim, load_embedder
+    from .store import FaissStore, MilvusStore, parse_store
 
     chunks = chunk_articles(corpus.articles, config.chunk_size, config.chunk_overlap)
     say(f"加载模型 loading {config.model}…")
@@ -255,7 +239,16 @@ def _write_index(corpus: Corpus, corpus_dir, index_dir: Path, config: Config, em
     name = f"data-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
     tmp = index_dir / f".tmp-{name}"
     tmp.mkdir(parents=True)
-    faiss.write_index(_make_faiss(vectors, config.index_type), str(tmp / "vectors.faiss"))
+    store = parse_store(config.store)
+    if store["kind"] == "faiss":
+        FaissStore.build(vectors, config.index_type).save(tmp)
+    else:
+        uri = store["uri"]
+        if uri.endswith(".db") and not Path(uri).is_absolute():
+            uri = str((index_dir / uri).resolve())
+        store = {**store, "uri": uri, "collection": MilvusStore.collection_name(index_dir, name)}
+        say("写入 Milvus writing vectors to Milvus…")
+        MilvusStore.build(uri, store["collection"], vectors)
     _build_bm25(chunks, config).save(str(tmp / "bm25"), show_progress=False)
     _write_jsonl(tmp / "chunks.jsonl", (asdict(c) for c in chunks))
     _write_jsonl(tmp / "articles.jsonl", (asdict(a) for a in corpus.articles))
@@ -273,6 +266,7 @@ def _write_index(corpus: Corpus, corpus_dir, index_dir: Path, config: Config, em
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "data": name,
         "settings": config.build_settings(),
+        "store": store,
         "dim": int(dim),
         "articles": len(corpus.articles),
         "chunks": len(chunks),
@@ -286,6 +280,8 @@ def _write_index(corpus: Corpus, corpus_dir, index_dir: Path, config: Config, em
     with open(new_manifest, "rb") as f:
         os.fsync(f.fileno())
     os.replace(new_manifest, index_dir / MANIFEST)  # the atomic switch
+    if store["kind"] == "milvus":
+        MilvusStore(store["uri"], store["collection"]).drop_others(MilvusStore.collection_prefix(index_dir))
     for old in index_dir.iterdir():  # drop previous data and leftovers of killed builds
         if old.is_dir() and old.name != name and (old.name.startswith("data-") or old.name.startswith(".tmp-data-")):
             shutil.rmtree(old, ignore_errors=True)
@@ -302,7 +298,7 @@ class IndexData:
     manifest: dict
     chunks: list[Chunk]
     articles: dict[str, Article]
-    faiss_index: object
+    store: object  # FaissStore or MilvusStore: .search(vectors, depth), .ntotal
     bm25: object
 
     @property
@@ -321,7 +317,7 @@ def load_index(index_dir: str | Path = "index", corpus_dir: str | Path | None = 
     Raises:
         IndexMissingError, IndexCorruptError, StaleIndexError.
     """
-    import faiss
+    from .store import FaissStore, MilvusStore
 
     bm25s = _import_bm25s()
     index_dir = Path(index_dir)
@@ -341,10 +337,12 @@ def load_index(index_dir: str | Path = "index", corpus_dir: str | Path | None = 
         chunks = [Chunk(**row) for row in _read_jsonl(data / "chunks.jsonl")]
         articles = {row["doc_id"]: Article(**{**row, "captions": tuple(map(tuple, row["captions"]))})
                     for row in _read_jsonl(data / "articles.jsonl")}
-        vectors = faiss.read_index(str(data / "vectors.faiss"))
+        spec = manifest.get("store", {"kind": "faiss"})
+        store = FaissStore.load(data) if spec["kind"] == "faiss" else MilvusStore(spec["uri"], spec["collection"])
         bm25 = bm25s.BM25.load(str(data / "bm25"))
     except Exception as e:  # checksums matched, so this is a foreign or buggy file
         raise IndexCorruptError(f"cannot read the index in {index_dir} ({e}): rebuild with `python -m rag build`") from e
-    if vectors.ntotal != len(chunks):
-        raise IndexCorruptError(f"the index in {index_dir} is inconsistent: rebuild with `python -m rag build`")
-    return IndexData(index_dir, manifest, chunks, articles, vectors, bm25)
+    if store.ntotal != len(chunks):
+        raise IndexCorruptError(f"the index in {index_dir} is inconsistent ({store.ntotal} vectors, {len(chunks)} chunks): "
+                                "rebuild with `python -m rag build`")
+    return IndexData(index_dir, manifest, chunks, articles, store, bm25)

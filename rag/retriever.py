@@ -150,7 +150,7 @@ class Retriever:
         from .embedding import encode_query
 
         vec = encode_query(self.embedder, query).reshape(1, -1)
-        scores, ids = self.index.faiss_index.search(vec, depth)
+        scores, ids = self.index.store.search(vec, depth)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def _bm25(self, query: str, depth: int) -> list[tuple[int, float]]:

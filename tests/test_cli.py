@@ -24,7 +24,7 @@ def test_search_json(seed_index):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (("search", "   "), "the question is empty"),
+        (("search", "   ", "--index", "/nonexistent/index"), "the question is empty"),
         (("search", "山西", "--index", "/nonexistent/index"), "no index in /nonexistent/index"),
         (("build", "--corpus", "/nonexistent/corpus", "--index", "/tmp/rag-test-unused"), "corpus folder /nonexistent/corpus does not exist"),
         (("search", "山西", "-k", "0", "--index", "/nonexistent/index"), "k must be a positive number"),
