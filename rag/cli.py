@@ -44,6 +44,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--bm25-tokenizer", choices=("jieba", "bigram"), default=None)
     b.add_argument("--store", default=None, help="vector store: faiss (default), milvus-lite[:FILE.db], milvus://HOST:PORT")
     b.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
+    b.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="embed with Ray: on this machine, or on the cluster at ADDRESS")
 
     s = sub.add_parser("search", help="print the passages that best match a question")
     _common(s)
@@ -88,7 +90,8 @@ def _load_retriever(args):
 def cmd_build(args) -> int:
     from .index import build_index
 
-    report = build_index(args.corpus, args.index, _build_config(args), progress=sys.stderr.isatty(), force=args.force)
+    report = build_index(args.corpus, args.index, _build_config(args), progress=sys.stderr.isatty(), force=args.force,
+                         ray_address=args.ray)
     for s in report.skipped:
         print(f"skipped {s.source}: {s.reason}", file=sys.stderr)
     if report.up_to_date:

@@ -219,11 +219,40 @@ class EmbeddingCache:
         self._db.close()
 
 
+def _embed_shard(model_name: str, texts: list[str]) -> np.ndarray:
+    return encode_documents(load_embedder(model_name), texts)
+
+
+def embed_with_ray(model_name: str, texts: list[str], address: str | None = None, shards: int | None = None) -> np.ndarray:
+    """Embed passages with Ray tasks, one shard per CPU of the cluster.
+
+    Each worker loads the model by name (a local path must exist on every
+    node). `address=None` starts Ray on this machine; otherwise it joins the
+    cluster at `address` ("auto", "ray://head:10001", ...).
+    """
+    try:
+        import ray
+    except ImportError as e:
+        raise ImportError("distributed indexing needs: pip install 'ray[data]'") from e
+    if not ray.is_initialized():
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, include_dashboard=False,
+                 logging_level=logging.WARNING)
+    shards = shards or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    size = -(-len(texts) // shards)
+    task = ray.remote(num_cpus=1)(_embed_shard)
+    parts = [texts[i : i + size] for i in range(0, len(texts), size)]
+    results = ray.get([task.remote(model_name, p) for p in parts])
+    return np.concatenate(results).astype(np.float32) if results else np.zeros((0, 0), np.float32)
+
+
 def embed_with_cache(
     model, texts: list[str], cache: EmbeddingCache | None, progress: bool = False, batch_size: int = 16,
-    on_batch=None,
+    on_batch=None, ray_address: str | None = None, model_name: str | None = None,
 ) -> tuple[np.ndarray, int]:
     """Embed documents, reusing cached vectors.
+
+    With `ray_address` ("local" for this machine), the passages the cache
+    lacks are embedded by Ray tasks, the workers loading `model_name`.
 
     Returns:
         (vectors in input order, number of texts actually embedded).
@@ -231,7 +260,13 @@ def embed_with_cache(
     cached = cache.get_many(texts) if cache else {}
     key = EmbeddingCache.key
     missing = list(dict.fromkeys(t for t in texts if key(t) not in cached))
-    if missing:
+    if missing and ray_address:
+        log.info("embedding %d new passages with Ray", len(missing))
+        vecs = embed_with_ray(model_name, missing, None if ray_address == "local" else ray_address)
+        if cache:
+            cache.put_many(missing, vecs)
+        cached.update({key(t): v for t, v in zip(missing, vecs)})
+    elif missing:
         log.info("embedding %d new passages (%d cached)", len(missing), len(texts) - len(missing))
         step = 32 if on_batch else 256
         for i in range(0, len(missing), step):  # commit in slices: a killed build keeps its work

@@ -182,6 +182,7 @@ def build_index(
     progress: bool = False,
     force: bool = False,
     notify=None,
+    ray_address: str | None = None,
 ) -> BuildReport:
     """Build (or update) the index of a corpus folder.
 
@@ -197,6 +198,8 @@ def build_index(
         progress: show a progress bar while embedding.
         force: rebuild even when nothing changed.
         notify: optional callable(str) told what the build is doing (for a UI).
+        ray_address: embed new passages with Ray: "local" starts Ray on this
+            machine, anything else is a cluster address.
     """
     config = config or Config()
     index_dir = Path(index_dir)
@@ -214,26 +217,28 @@ def build_index(
                         str(index_dir), old["articles"], old["chunks"], 0, time.perf_counter() - t0,
                         corpus.skipped, up_to_date=True,
                     )
-        return _write_index(corpus, corpus_dir, index_dir, config, embedder, progress, t0, say)
+        return _write_index(corpus, corpus_dir, index_dir, config, embedder, progress, t0, say, ray_address)
 
 
 def _write_index(corpus: Corpus, corpus_dir, index_dir: Path, config: Config, embedder, progress, t0,
-                 say=lambda msg: None) -> BuildReport:
+                 say=lambda msg: None, ray_address: str | None = None) -> BuildReport:
     from .embedding import EmbeddingCache, embed_with_cache, embedding_dim, load_embedder
     from .store import FaissStore, MilvusStore, parse_store
 
     chunks = chunk_articles(corpus.articles, config.chunk_size, config.chunk_overlap)
     say(f"加载模型 loading {config.model}…")
-    model = embedder if embedder is not None else load_embedder(config.model)
+    # with Ray the workers load the model; the driver needs it only to know the dimension
+    model = embedder if embedder is not None or ray_address else load_embedder(config.model)
     cache = EmbeddingCache(index_dir / CACHE, config.model)
     try:
         vectors, embedded = embed_with_cache(
             model, [c.embed_text for c in chunks], cache, progress=progress,
             on_batch=lambda done, total: say(f"嵌入 embedding {done}/{total} 段新文本…"),
+            ray_address=ray_address, model_name=config.model,
         )
     finally:
         cache.close()
-    dim = vectors.shape[1] if len(vectors) else embedding_dim(model)
+    dim = vectors.shape[1] if len(vectors) else embedding_dim(model or load_embedder(config.model))
 
     say("写入索引 writing the index…")
     name = f"data-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
