@@ -57,6 +57,7 @@ def evaluate(gold: list[dict], retriever, mode: str, k: int, generator=None) -> 
             "citations": [{"quote": c.quote, "doc_id": c.doc_id, "start": c.start, "end": c.end,
                            "hit": bool(answerable and citation_hits(c.quote, g["evidence"]))} for c in a.citations],
             "answerer": a.answerer,
+            "notices": list(a.notices),
             "search_ms": round(search_ms, 2),
             "ask_ms": round(ask_ms, 2),
         })
@@ -81,6 +82,8 @@ def summarize(rows: list[dict]) -> dict:
         "citation_precision": sum(cites) / len(cites) if cites else None,
         "abstention": sum(r["abstained"] for r in una) / len(una) if una else None,
         "false_abstention": sum(r["abstained"] for r in ans) / len(ans) if ans else None,
+        # share of answers the generator wrote and the grounding check let through (0 for extractive)
+        "generated_share": sum(r["answerer"] == "generative" for r in rows) / len(rows) if rows else None,
     }
     return out
 
@@ -204,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compare", default=None, help="comma-separated modes to run side by side, e.g. dense,bm25,hybrid")
     ap.add_argument("--answerer", default="extractive", choices=("extractive", "generative"))
     ap.add_argument("--generator", default=None, help="generator for --answerer generative")
+    ap.add_argument("--max-tokens", type=int, default=None, help="cap on generated tokens per answer")
     ap.add_argument("--k", type=int, default=5, help="passages given to the answerer (default 5)")
     ap.add_argument("--out", default=None, help="write full results as JSON here")
     ap.add_argument("--report", default=None, help="write a Markdown report and PNG into this folder")
@@ -222,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         from rag.generate import load_generator
 
         generator = load_generator(args.generator)
+        if args.max_tokens:
+            generator.max_tokens = args.max_tokens
     results = [evaluate(gold, retriever, m, args.k, generator) for m in modes]
 
     header, rows = summary_rows(results)
