@@ -53,14 +53,19 @@ def _names(text: str) -> list[str]:
 
 
 def check_sentence(sentence: str, hits: list[Hit]) -> Verdict:
-    """Is one generated sentence supported by the passages it cites?"""
+    """Is one generated sentence supported by the text of the passages it cites?"""
     cited = tuple(int(n) for n in _MARKER.findall(sentence))
     body = _MARKER.sub("", sentence).strip()
     if not cited:
         return Verdict(body, cited, False, "cites no passage")
     if any(n < 1 or n > len(hits) for n in cited):
         return Verdict(body, cited, False, "cites a passage that does not exist")
-    source = "\n".join(f"{hits[n - 1].title}\n{hits[n - 1].text}" for n in set(cited))
+    # Headlines are labels, not statements: a sentence that only repeats one
+    # (a base model echoing "《标题》[1]") answers nothing.
+    bare = re.sub(r"[《》“”\"'\s。！？!?，,]", "", body)
+    if not bare or any(bare in re.sub(r"[《》“”\"'\s。！？!?，,]", "", hits[n - 1].title) for n in set(cited)):
+        return Verdict(body, cited, False, "only repeats a headline")
+    source = "\n".join(hits[n - 1].text for n in set(cited))
     source = _INJECTION.sub(" ", source)
     flat = re.sub(r"[\s,，]", "", source)
     for num in _NUMBER.findall(body.replace(",", "")):

@@ -28,6 +28,7 @@ def test_check_sentence_rules():
     assert "does not exist" in check_sentence("张连印共植树205万株。[3]", hits).reason
     assert not check_sentence("王芳是张连印的妻子。[1]", hits).supported
     assert not check_sentence("He planted trees for many years. [1]", hits).supported
+    assert "headline" in check_sentence("《标题》[1]", hits).reason
 
 
 def test_instructions_inside_an_article_are_not_evidence():
