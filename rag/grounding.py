@@ -68,9 +68,18 @@ def check_sentence(sentence: str, hits: list[Hit]) -> Verdict:
     source = "\n".join(hits[n - 1].text for n in set(cited))
     source = _INJECTION.sub(" ", source)
     flat = re.sub(r"[\s,，]", "", source)
-    for num in _NUMBER.findall(body.replace(",", "")):
-        if num not in flat:
-            return Verdict(body, cited, False, f"number {num} is not in the cited passage")
+    passage_sentences = [x for x in re.split(r"(?<=[。！？!?；;\n])", source) if x.strip()]
+    for clause in re.split(r"[，,；;：:]", body):
+        for num in _NUMBER.findall(clause.replace(",", "")):
+            if num not in flat:
+                return Verdict(body, cited, False, f"number {num} is not in the cited passage")
+            # the number must stand in a passage sentence that says what this clause says:
+            # "站前广场占地12000平方米" is wrong when 12000 belongs to a car park
+            grams = _bigrams(clause)
+            homes = [x for x in passage_sentences if num in re.sub(r"[\s,，]", "", x)]
+            best = max((len(grams & _bigrams(x)) / len(grams) for x in homes), default=1.0) if grams else 1.0
+            if best < 0.5:
+                return Verdict(body, cited, False, f"number {num} belongs to another statement in the passage")
     for name in _names(body):
         if name not in source:
             return Verdict(body, cited, False, f"name {name} is not in the cited passage")

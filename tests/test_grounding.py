@@ -29,6 +29,9 @@ def test_check_sentence_rules():
     assert not check_sentence("王芳是张连印的妻子。[1]", hits).supported
     assert not check_sentence("He planted trees for many years. [1]", hits).supported
     assert "headline" in check_sentence("《标题》[1]", hits).reason
+    park = [_hit("站前广场占地面积77588平方米。三区为沥青道路停车场，占地12000平方米。")]
+    assert check_sentence("站前广场占地面积77588平方米。[1]", park).supported
+    assert "another statement" in check_sentence("站前广场占地面积为12000平方米。[1]", park).reason
 
 
 def test_instructions_inside_an_article_are_not_evidence():
