@@ -96,6 +96,6 @@ def run_main(fn) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         sys.exit(fn())
-    except (EvalError, ValueError, CorpusError, ModelLoadError, IndexStateError, OSError) as e:
+    except (EvalError, ValueError, RuntimeError, CorpusError, ModelLoadError, IndexStateError, OSError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
