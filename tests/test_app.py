@@ -194,3 +194,35 @@ def test_fifty_concurrent_questions_under_load(app_url, gold):
     lat, wall = _answer_all_at_once(app_url, (answerable * 2)[:50])
     assert len(lat) == 50 and wall < 120
     print(f"\n50 concurrent: 50/50 answered; median {statistics.median(lat):.2f} s, p95 {lat[int(0.95 * len(lat)) - 1]:.2f} s, wall {wall:.2f} s")
+
+
+@pytest.mark.slow
+def test_auth_guards_chat_api_and_article_pages(seed_index, tmp_path):
+    from gradio_client import Client
+
+    port = _free_port()
+    log = open(tmp_path / "app.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "--port", str(port), "--index", str(seed_index),
+         "--corpus", str(seed_index.parent / "corpus"), "--auth", "reader:secret"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if json.loads(_get(url + "/healthz")[1])["ready"]:
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.5)
+        assert _get(url + "/article/000_96f8b7fbf1408b61-02")[0] == 401
+        with pytest.raises(Exception):
+            Client(url + "/", verbose=False).predict("吉家庄村的第一书记是谁？", api_name="/ask")
+        answer = Client(url + "/", auth=("reader", "secret"), verbose=False).predict("吉家庄村的第一书记是谁？", api_name="/ask")
+        assert answer["short_answer"] == "姚欣"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
