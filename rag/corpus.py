@@ -133,12 +133,17 @@ def decode_bytes(data: bytes, source: str = "<bytes>") -> tuple[str, str]:
     return str(best), best.encoding
 
 
+def _plausible(ch: str) -> bool:
+    """A character Chinese news text is made of: ASCII, CJK, CJK and general punctuation, symbols (□★①)."""
+    o = ord(ch)
+    return (o < 0x80 or 0xA0 <= o <= 0xFF or 0x2000 <= o <= 0x2BFF or 0x3000 <= o <= 0x9FFF
+            or 0xF900 <= o <= 0xFAFF or 0xFE30 <= o <= 0xFE4F or 0xFF00 <= o <= 0xFFEF)
+
+
 def _mostly_cjk_or_ascii(text: str) -> bool:
     if not text:
         return True
-    good = sum(1 for ch in text if ch.isascii() or "\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef"
-               or "\u2010" <= ch <= "\u206f" or ch in "·×÷°")
-    return good / len(text) > 0.9
+    return sum(map(_plausible, text)) / len(text) > 0.9
 
 
 # ---------------------------------------------------------------- page splitting

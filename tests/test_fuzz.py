@@ -46,8 +46,8 @@ def test_chunk_offsets_point_at_the_text(text, size, overlap):
         assert kept <= covered
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.text(st.one_of(CJK, PUNCT, st.characters(max_codepoint=0x7F)), min_size=1, max_size=200),
+@settings(max_examples=400, deadline=None)
+@given(st.text(st.one_of(CJK, PUNCT, st.sampled_from(list("■□★①②③·—、")), st.characters(max_codepoint=0x7F)), min_size=1, max_size=200),
        st.sampled_from(["utf-8", "gb18030", "gbk", "utf-8-sig"]))
 def test_loader_decodes_chinese_in_any_supported_encoding(text, encoding):
     try:
