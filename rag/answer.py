@@ -165,17 +165,16 @@ def _candidates(query: str, qtype: str, terms: list[str], weights, hits: list[Hi
     english = not re.search(r"[\u4e00-\u9fff]", query)
     seen: set[tuple[str, int]] = set()
     out: list[_Candidate] = []
-    pool = []
+    passages = []  # (hit, its sentences), once per hit
     for hit in hits:
         article = retriever.article(hit.doc_id)
         if article is not None:
-            pool.extend(s.text for s in sentences_in(article.text, hit.start, hit.end))
-    rank_weights = _ranking_weights(terms, weights, focus, list(dict.fromkeys(pool)))
-    for hit in hits:
-        article = retriever.article(hit.doc_id)
-        if article is None:
-            continue
-        sents = sentences_in(article.text, hit.start, hit.end)
+            passages.append((hit, sentences_in(article.text, hit.start, hit.end)))
+    pool = list(dict.fromkeys(s.text for _, sents in passages for s in sents))
+    rank_weights = _ranking_weights(terms, weights, focus, pool)
+    for hit, sents in passages:
+        # English questions match by pinyin: the passage's pinyin once, not per sentence
+        py_hit = pinyin_set(f"{hit.title}\n{hit.text}") if english else None
         for i, s in enumerate(sents):
             key = (hit.doc_id, s.start)
             if key in seen or INJECTION.search(s.text):
@@ -189,7 +188,7 @@ def _candidates(query: str, qtype: str, terms: list[str], weights, hits: list[Hi
             # Is the question's topic in this passage at all, and its attribute
             # near this sentence? Topic words may sit anywhere in the passage.
             context = f"{hit.title}\n{hit.text}\n{window}"
-            support = _coverage(terms, weights, context, pinyin_set(context) if english else None)
+            support = _coverage(terms, weights, context, (py_hit | py_w) if english else None)
             typed = 0.0
             if qtype in SPAN_TYPES:
                 spans = candidate_spans(s.text, query, qtype)

@@ -442,8 +442,3 @@ def load_corpus(folder: str | Path) -> Corpus:
     if not corpus.articles:
         raise CorpusError(f"no readable articles in {folder}")
     return corpus
-
-
-def escape(text: str) -> str:
-    """HTML-escape article or user text for display."""
-    return html.escape(text, quote=True)

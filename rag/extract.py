@@ -9,7 +9,6 @@ particular questions.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -56,7 +55,6 @@ _CATEGORY = set(
 )
 _STOP = set("的 了 是 在 和 与 及 有 为 被 把 将 对 从 到 由 也 都 就 而 并 或 这 那 其 之 中 上 下 内 要 会 能 可以 一个 通过 进行 目前 共 已 曾 又 还 让 使 给 向 后 前 时 吗 呢 叫 而成 而来 主要".split())
 _EDGE = "是的了在由把被将对从到和与及也都就这那其之"
-_LATIN_STOP = set("the a an of in on at to for is are was were be been did do does how many much what which who whom when where why there their his her its by with from and or after before per".split())
 
 
 def content_terms(query: str) -> list[str]:
@@ -175,7 +173,6 @@ _DATE = re.compile(
     r"(?:早上|上午|下午|晚上|凌晨|中午)?\d{1,2}[点时](?:\d{1,2}分|半)?"
 )
 _ORG_SUFFIX = r"(?:厅|局|委员会|委|公司|集团|银行|大学|学院|学校|中心|研究所|研究院|医院|协会|合作社|办公室|组织部|宣传部|统战部|分行|支行)"
-_ORG = re.compile(r"[\u4e00-\u9fff]{1,12}?" + _ORG_SUFFIX)
 _PLACE_SUFFIX = r"(?:省|市|县|区|旗|镇|乡|村|街道|社区|小区)"
 _SAID = re.compile(r"([\u4e00-\u9fff]{2,3})(?:说|表示|介绍|告诉记者|回忆|笑着说)")
 # "党委书记冯毅", "班主任原娟说", "村委会主任是赵某某，"
@@ -365,16 +362,3 @@ def best_span(sentence: str, query: str, qtype: str, terms: list[str]) -> Span |
         return bonus + closeness
 
     return max(cands, key=score)[0]
-
-
-def idf_weights(terms: list[str], texts: list[str], pinyins: list[frozenset[str]] | None = None) -> dict[str, float]:
-    """Inverse document frequency of each term over a list of passages."""
-    n = len(texts)
-    out = {}
-    for t in terms:
-        if t.startswith("py_"):
-            df = sum(1 for p in (pinyins or []) if t in p)
-        else:
-            df = sum(1 for x in texts if t in x)
-        out[t] = math.log((n + 1) / (df + 0.5))
-    return out

@@ -29,7 +29,6 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from .chunking import Chunk, chunk_articles
 from .config import Config

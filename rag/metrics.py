@@ -9,7 +9,6 @@ the longest common substring after removing punctuation and white space.
 from __future__ import annotations
 
 import math
-import re
 import statistics
 import unicodedata
 

@@ -5,7 +5,6 @@ first visible answer token, on this machine.
 """
 
 import json
-import shutil
 import socket
 import subprocess
 import sys
