@@ -50,8 +50,9 @@ def chunk_article(article: Article, size: int = 300, overlap: int = 50) -> list[
     pieces = _splitter(size, overlap).split_text(article.text)
     chunks, cursor = [], 0
     for piece in pieces:
-        # Overlap means the next piece may start before the previous end: search
-        # from a little after the previous start, never from 0.
+        # The next piece repeats at most `overlap` characters of this one, so it
+        # starts no earlier than end - overlap: searching from there keeps a
+        # repeated passage ("000…" twice) from matching its earlier copy.
         start = article.text.find(piece, cursor)
         if start < 0:  # cannot happen with strip-only transforms; keep it loud
             raise AssertionError(f"chunk not found in article {article.doc_id}")
@@ -67,7 +68,7 @@ def chunk_article(article: Article, size: int = 300, overlap: int = 50) -> list[
                 end=end,
             )
         )
-        cursor = start + 1
+        cursor = max(start + 1, end - overlap)
     return chunks
 
 
