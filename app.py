@@ -95,8 +95,8 @@ class Service:
             print(f"ready: index loaded in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
         except Exception as e:  # shown on the page; the server keeps running
             self.error = str(e)
-            self.status = f"⚠️ 索引不可用 index unavailable: {e}"
-            log.error("index unavailable: %s", e)
+            self.status = f"⚠️ 不可用 unavailable: {e}"
+            log.error("unavailable: %s", e)
         if self.args.generator:
             try:
                 from rag.generate import load_generator

@@ -57,11 +57,15 @@ def evaluate(gold: list[dict], retriever, mode: str, k: int, generator=None) -> 
             "citations": [{"quote": c.quote, "doc_id": c.doc_id, "start": c.start, "end": c.end,
                            "hit": bool(answerable and citation_hits(c.quote, g["evidence"]))} for c in a.citations],
             "answerer": a.answerer,
+            "kind": a.kind,
+            "english": not any("\u4e00" <= ch <= "\u9fff" for ch in g["question"]),
             "notices": list(a.notices),
             "search_ms": round(search_ms, 2),
             "ask_ms": round(ask_ms, 2),
         })
     return {"mode": mode, "k": k, "summary": summarize(rows), "by_type": by_type(rows),
+            "by_language": {lang: summarize([r for r in rows if r["english"] == (lang == "en")])
+                            for lang in ("zh", "en") if any(r["english"] == (lang == "en") for r in rows)},
             "latency": latency(rows), "questions": rows}
 
 
@@ -236,6 +240,11 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(f"by type ({res['mode']}):")
         print(table(*reversed(type_rows(res))))
+        print(f"by language ({res['mode']}):")
+        cols = ["answerable", "unanswerable", "answer_accuracy", "short_answer_accuracy", "citation_precision",
+                "abstention", "false_abstention"]
+        print(table([[lang] + [v[c] if v[c] is not None else "-" for c in cols]
+                     for lang, v in res["by_language"].items()], ["language"] + cols))
     meta = {"command": "python -m evals.run " + " ".join(argv if argv is not None else sys.argv[1:]),
             "gold": args.gold, "model": retriever.config.model, "answerer": args.answerer, "k": args.k,
             "created": time.strftime("%Y-%m-%d %H:%M")}

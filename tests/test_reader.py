@@ -1,0 +1,142 @@
+"""The trained reader and the answer layer around it, on articles written here.
+
+Nothing here copies a gold question: each behaviour gets its own small
+article (a number, a person, a date, two parts, an open question, an
+unanswerable question, two sources that disagree).
+"""
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from rag import ask
+from rag.reader import META, WEIGHTS, DEFAULT_READER_DIR, Reader, ReaderError
+
+from .conftest import ROOT
+
+ARTICLES = {
+    "taohua.txt": "桃花溪村修桥记\n\n本报记者 陈明\n\n近年来，桃花溪村党支部书记王春花带领村民修路架桥。"
+                  "全村共修建了17座石拱桥，方便了两岸群众出行。村里的文化广场于2021年3月5日正式开放。\n",
+    "qingsong.txt": "青松村来了新书记\n\n本报记者 李四\n\n青松村党支部书记由县农业局干部赵立新担任。"
+                    "他到任后带领村民种植蓝莓三百亩，村集体收入翻了一番。\n",
+    "qinghe.txt": "清河县推进垃圾分类\n\n本报记者 周华\n\n清河县在垃圾分类方面采取了多项措施。"
+                  "一是在每个社区设置分类投放点，配备专职督导员。二是建立积分奖励制度，居民分类投放可以兑换生活用品。"
+                  "三是组织志愿者入户宣传，发放分类指南两万份。目前，全县生活垃圾回收利用率明显提高。\n",
+    "shimen_a.txt": "石门水库扩容工程启动\n\n本报记者 吴刚\n\n石门水库扩容工程总投资1.2亿元，预计明年年底完工。\n",
+    "shimen_b.txt": "水利建设提速\n\n本报记者 郑云\n\n据县水利局介绍，石门水库扩容工程总投资1.8亿元，工期两年。\n",
+}
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    from rag import Retriever, build_index
+
+    root = tmp_path_factory.mktemp("reader-corpus")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    for name, text in ARTICLES.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    build_index(corpus, root / "index")
+    return Retriever.load(root / "index", corpus_dir=corpus)
+
+
+def _quotes_are_verbatim(a, retriever):
+    for c in a.citations:
+        assert retriever.article(c.doc_id).text[c.start : c.end] == c.quote
+        assert f"[{c.n}]" in a.text
+
+
+def test_number(small):
+    a = ask("桃花溪村共修建了多少座石拱桥？", retriever=small)
+    assert a.kind == "short" and "17" in a.short_answer
+    assert "17座石拱桥" in a.citations[0].quote
+    _quotes_are_verbatim(a, small)
+
+
+def test_person(small):
+    a = ask("桃花溪村的党支部书记是谁？", retriever=small)
+    assert a.kind == "short" and "王春花" in a.short_answer
+    _quotes_are_verbatim(a, small)
+
+
+def test_date(small):
+    a = ask("桃花溪村的文化广场是哪一天正式开放的？", retriever=small)
+    assert not a.abstained and "2021年3月5日" in a.short_answer
+    _quotes_are_verbatim(a, small)
+
+
+def test_two_parts_are_both_answered_and_cited(small):
+    a = ask("桃花溪村和青松村的党支部书记分别是谁？", retriever=small)
+    assert a.kind == "parts"
+    assert "王春花" in a.text and "赵立新" in a.text
+    assert len({c.doc_id for c in a.citations}) == 2
+    _quotes_are_verbatim(a, small)
+
+
+def test_open_question_gets_several_sentences(small):
+    a = ask("清河县在垃圾分类方面有哪些做法？", retriever=small)
+    assert a.kind == "open" and 2 <= len(a.citations) <= 4
+    assert len({c.quote for c in a.citations}) == len(a.citations)
+    _quotes_are_verbatim(a, small)
+
+
+def test_unanswerable_question_abstains(small):
+    a = ask("王春花的丈夫在哪家公司工作？", retriever=small)
+    assert a.abstained and a.kind == "abstained" and a.citations == ()
+    assert a.text.startswith("资料中没有找到")
+
+
+def test_disagreeing_sources_are_both_cited(small):
+    a = ask("石门水库扩容工程总投资是多少？", retriever=small)
+    assert a.kind == "conflict"
+    assert "1.2亿" in a.text and "1.8亿" in a.text
+    assert {c.source for c in a.citations} == {"shimen_a.txt", "shimen_b.txt"}
+    _quotes_are_verbatim(a, small)
+
+
+def test_reader_reports_margin_and_threshold():
+    from rag.reader import load_reader
+
+    reader = load_reader()
+    r = reader.read("青松村的党支部书记是谁？", [ARTICLES["qingsong.txt"], ARTICLES["qinghe.txt"]])
+    assert r.best.passage == 0 and "赵立新" in r.best.text and r.answerable
+    assert all(a.margin >= b.margin for a, b in zip(r.spans, r.spans[1:]))
+    nothing = reader.read("青松村的党支部书记是谁？", [ARTICLES["qinghe.txt"]])
+    assert not nothing.answerable
+
+
+# ------------------------------------------------------------ shipped weights
+
+
+def test_shipped_weights_fit_the_budget_and_their_checksum():
+    import json
+
+    from rag.reader import sha256_file
+
+    meta = json.loads((DEFAULT_READER_DIR / META).read_text(encoding="utf-8"))
+    assert (DEFAULT_READER_DIR / WEIGHTS).stat().st_size < 50 * 2**20
+    assert sha256_file(DEFAULT_READER_DIR / WEIGHTS) == meta["sha256"]
+    assert meta["validation"]["questions"] > 0 and "threshold" in meta
+
+
+def test_missing_weights_fail_with_one_sentence(tmp_path):
+    with pytest.raises(ReaderError, match="missing"):
+        Reader.load(tmp_path)
+
+
+def test_damaged_weights_fail_and_the_cli_says_so(tmp_path, seed_index):
+    bad = tmp_path / "reader"
+    shutil.copytree(DEFAULT_READER_DIR, bad)
+    data = bytearray((bad / WEIGHTS).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (bad / WEIGHTS).write_bytes(bytes(data))
+    with pytest.raises(ReaderError, match="checksum"):
+        Reader.load(bad)
+    p = subprocess.run([sys.executable, "-m", "rag", "ask", "吉家庄村的第一书记是谁？", "--index", str(seed_index),
+                        "--corpus", str(seed_index.parent / "corpus")], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300, env={**__import__("os").environ, "RAG_READER": str(bad)})
+    assert p.returncode == 1
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "checksum" in lines[0], p.stderr
