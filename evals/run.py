@@ -109,8 +109,15 @@ def by_type(rows: list[dict]) -> dict:
 def latency(rows: list[dict]) -> dict:
     s = [r["search_ms"] for r in rows]
     a = [r["ask_ms"] for r in rows]
-    return {"search_ms": {"median": median(s), "p95": percentile(s, 95)},
-            "ask_ms": {"median": median(a), "p95": percentile(a, 95)}}
+    out = {"search_ms": {"median": median(s), "p95": percentile(s, 95)},
+           "ask_ms": {"median": median(a), "p95": percentile(a, 95)}}
+    try:
+        import psutil
+
+        out["rss_mb"] = round(psutil.Process().memory_info().rss / 2**20)  # the process with index and reader loaded
+    except ImportError:
+        pass
+    return out
 
 
 SUMMARY_COLUMNS = ["hit@1", "hit@3", "hit@5", "hit@10", "mrr@10", "ndcg@10", "answer_accuracy",
@@ -240,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(f"by type ({res['mode']}):")
         print(table(*reversed(type_rows(res))))
+        if "rss_mb" in res["latency"]:
+            print(f"resident memory after the run: {res['latency']['rss_mb']} MB")
         print(f"by language ({res['mode']}):")
         cols = ["answerable", "unanswerable", "answer_accuracy", "short_answer_accuracy", "citation_precision",
                 "abstention", "false_abstention"]

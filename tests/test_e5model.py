@@ -103,3 +103,12 @@ def test_traditional_chinese_is_converted_with_offsets(tmp_path):
     (ex,) = load_squad_examples(path, "drcd", to_simplified=True)
     assert "台湾的铁路" in ex.context and ex.question.startswith("铁路")
     assert ex.context[ex.starts[0] : ex.starts[0] + len(ex.answers[0])] == "1908年"
+
+
+def test_calibration_counts_a_wrong_answer_worse_than_abstaining():
+    from rag.train_reader import calibrate
+
+    # (margin, em, f1, answerable): a right answer, a confident wrong one, an unanswerable question
+    scored = [(3.0, 1.0, 1.0, True), (2.0, 0.0, 0.0, True), (1.0, 0.0, 0.0, False)]
+    threshold, mean = calibrate(scored)
+    assert 2.0 < threshold < 3.0 and mean == pytest.approx(2 / 3)

@@ -113,11 +113,11 @@ def test_reader_reports_margin_and_threshold():
 def test_shipped_weights_fit_the_budget_and_their_checksum():
     import json
 
-    from rag.reader import sha256_file
+    from rag.corpus import file_sha256
 
     meta = json.loads((DEFAULT_READER_DIR / META).read_text(encoding="utf-8"))
     assert (DEFAULT_READER_DIR / WEIGHTS).stat().st_size < 50 * 2**20
-    assert sha256_file(DEFAULT_READER_DIR / WEIGHTS) == meta["sha256"]
+    assert file_sha256(DEFAULT_READER_DIR / WEIGHTS) == meta["sha256"]
     assert meta["validation"]["questions"] > 0 and "threshold" in meta
 
 
