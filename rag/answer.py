@@ -58,7 +58,14 @@ CONFLICT_WINDOW = 3.0
 # A span this long relative to its sentence is not repeated before the quote.
 SHORT_SHARE = 0.6
 
-KINDS = ("short", "parts", "open", "conflict", "generated", "abstained")
+KINDS = ("short", "parts", "open", "conflict", "closest", "generated", "abstained")
+# Questions without Chinese characters: the reader was trained on Chinese
+# questions only and does not read them reliably (README, English rows). They
+# get the sentence of the top passages closest to the question in the
+# multilingual embedder's space, labelled as unconfirmed, never a short answer.
+CLOSEST_PASSAGES = 3
+CLOSEST_NOTE = "（阅读模型只读中文问题；以下是与问题最接近的原句，请核对。The reader reads Chinese questions only: this is the closest sentence, please check it.）"
+_CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 @dataclass(frozen=True)
@@ -305,6 +312,27 @@ def _compose_fact(question: str, hits: list[Hit], retriever: Retriever, reader) 
     return _Composed(f"{best.text}。{c.quote}[1]", best.text, (c,), "short", confidence)
 
 
+def _compose_closest(question: str, hits: list[Hit], retriever: Retriever) -> _Composed:
+    """A non-Chinese question: the closest sentence by the multilingual embedder, marked unconfirmed."""
+    from .embedding import encode_documents, encode_query
+
+    candidates: list[_Found] = []
+    for h in hits[:CLOSEST_PASSAGES]:
+        article = retriever.article(h.doc_id)
+        if article is None:
+            continue
+        for s in sentences_in(article.text, h.start, h.end):
+            if not INJECTION.search(s.text):
+                candidates.append(_Found("", 0.0, h, s))
+    if not candidates:
+        return _abstain(hits)
+    q = encode_query(retriever.embedder, question)
+    sims = encode_documents(retriever.embedder, [c.sentence.text for c in candidates]) @ q
+    best = candidates[int(sims.argmax())]
+    c = _citation(1, best)
+    return _Composed(f"{CLOSEST_NOTE}\n{c.quote}[1]", None, (c,), "closest", None)
+
+
 def compose_answer(question: str, hits: list[Hit], retriever: Retriever, reader=None, k: int = 5,
                    mode: str | None = None) -> _Composed:
     """Read the passages and compose the answer for the question's shape."""
@@ -314,6 +342,8 @@ def compose_answer(question: str, hits: list[Hit], retriever: Retriever, reader=
     top = hits[:READ_PASSAGES]
     if not top:
         return _abstain(hits)
+    if not _CJK.search(question):
+        return _compose_closest(question, top, retriever)
     parts = question_parts(question)
     if len(parts) > 1:
         return _compose_parts(parts, top, retriever, reader, k, mode)

@@ -96,6 +96,13 @@ def test_disagreeing_sources_are_both_cited(small):
     _quotes_are_verbatim(a, small)
 
 
+def test_english_question_gets_the_closest_sentence_marked_unconfirmed(small):
+    a = ask("How many stone arch bridges did Taohuaxi village build?", retriever=small)
+    assert a.kind == "closest" and a.short_answer is None and not a.abstained
+    assert "17座石拱桥" in a.citations[0].quote and "please check" in a.text
+    _quotes_are_verbatim(a, small)
+
+
 def test_reader_reports_margin_and_threshold():
     from rag.reader import load_reader
 
