@@ -106,7 +106,8 @@ def evaluate_mode(questions: list[dict], doc_ids: list[str], retriever, mode: st
         e, f = cmrc_em(prediction, q["answers"]), cmrc_f1(prediction, q["answers"])
         em += e
         f1 += f
-        rows.append({"id": q["id"], "rank": rank, "prediction": prediction, "abstained": abstained, "em": e, "f1": round(f, 4)})
+        rows.append({"id": q["id"], "rank": rank, "prediction": prediction, "abstained": abstained, "em": e, "f1": round(f, 4),
+                     "kind": a.kind})
     n = len(questions)
     return {
         "mode": mode,
@@ -120,6 +121,8 @@ def evaluate_mode(questions: list[dict], doc_ids: list[str], retriever, mode: st
         "short_answer_rate": sum(1 for r in rows if r["prediction"] and not r["abstained"]) / n,
         "abstained": sum(r["abstained"] for r in rows) / n,
         "latency_ms": {"median": median(lat), "p95": percentile(lat, 95)},
+        # every CMRC question has one answer in one passage: a "conflict" here is a false alarm
+        "kinds": {k: sum(1 for r in rows if r["kind"] == k) for k in sorted({r["kind"] for r in rows})},
         "rows": rows,
     }
 
@@ -172,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     header = ["mode"] + COLUMNS + ["ms (med/p95)"]
     rows = [[r["mode"]] + [r[c] for c in COLUMNS] + [f"{r['latency_ms']['median']:.1f}/{r['latency_ms']['p95']:.1f}"] for r in results]
     print(table(rows, header))
+    for r in results:
+        print(f"answer kinds ({r['mode']}): {r['kinds']}")
     if args.out:
         Path(args.out).write_text(json.dumps({"data": str(data_path), "limit": args.limit, "contexts": len(contexts),
                                               "results": results}, ensure_ascii=False, indent=1), encoding="utf-8")
