@@ -26,6 +26,7 @@ survives, the reader's answer is given, with a note saying so.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -55,6 +56,9 @@ OPEN_SLACK = 2.0
 # within this many logit units of the best one.
 CONFLICT_WINDOW = 3.0
 
+# Parts that differ by a name ("吉家庄村" / "西马村") are read on the passages
+# naming it; a longer difference is a clause, not a name.
+MEMBER_MAX_CHARS = 12
 # A span this long relative to its sentence is not repeated before the quote.
 SHORT_SHARE = 0.6
 
@@ -160,6 +164,8 @@ def _read(reader, question: str, hits: list[Hit], retriever: Retriever, max_span
         if article is None:
             continue
         a, b = hit.start + sp.start - shift, hit.start + sp.end - shift
+        if _in_label(article, a):
+            continue  # the headline or byline printed in the article: labels, not statements
         sents = sentences_in(article.text, a, b)
         if not sents or any(INJECTION.search(s.text) for s in sents):
             continue  # an instruction planted in an article is not a statement of fact
@@ -169,6 +175,14 @@ def _read(reader, question: str, hits: list[Hit], retriever: Retriever, max_span
         if len(found) >= max_spans:
             break
     return found, reading.threshold
+
+
+def _in_label(article, offset: int) -> bool:
+    for label in (article.title, article.byline):
+        at = article.text.find(label) if label else -1
+        if at >= 0 and at <= offset < at + len(label):
+            return True
+    return False
 
 
 def _citation(n: int, f: _Found) -> Citation:
@@ -264,9 +278,13 @@ def _compose_open(question: str, hits: list[Hit], retriever: Retriever, reader) 
 
 def _compose_parts(parts: list[str], hits: list[Hit], retriever: Retriever, reader, k: int, mode) -> _Composed:
     lines, citations, shorts, margins = [], [], [], []
-    for part in parts:
+    for part, member in zip(parts, _members(parts)):
         # each part on its own passages: the parts may be answered by different articles
         part_hits = _merge(retriever.search(part, k=k, mode=mode), hits)[:READ_PASSAGES]
+        # the part differs from its sibling only by its member (吉家庄村 / 西马村): read the
+        # passages that name it, when any do, so one village's answer is not given for both
+        naming = [h for h in part_hits if member and member in f"{h.title}\n{h.text}"]
+        part_hits = naming or part_hits
         found, threshold = _read(reader, part, part_hits, retriever, max_spans=1)
         label = part.rstrip("？?")
         if not found or found[0].margin < threshold:
@@ -283,6 +301,20 @@ def _compose_parts(parts: list[str], hits: list[Hit], retriever: Retriever, read
     if not citations:
         return _abstain(hits)
     return _Composed("\n".join(lines), "；".join(shorts), tuple(citations), "parts", round(min(margins), 3))
+
+
+def _members(parts: list[str]) -> list[str]:
+    """What each part says that the others do not: the text between their common
+    prefix and suffix ("" when that is a whole clause rather than a name)."""
+    if len(parts) < 2:
+        return [""] * len(parts)
+    prefix = len(os.path.commonprefix(parts))
+    suffix = len(os.path.commonprefix([p[::-1] for p in parts]))
+    out = []
+    for p in parts:
+        member = p[prefix : max(prefix, len(p) - suffix)]
+        out.append(member if 2 <= len(member) <= MEMBER_MAX_CHARS else "")
+    return out
 
 
 def _merge(first: list[Hit], second: list[Hit]) -> list[Hit]:

@@ -112,4 +112,5 @@ def _is_elliptic(query: str) -> bool:
 
     if not re.search(r"[\u4e00-\u9fff]", query):
         return False
-    return len(content_terms(query)) == 0 or bool(re.match(r"^(那|那么|还有|然后|另外)", query))
+    # "那么…呢" continues the last question; "那个/那些 + noun" only points at something
+    return len(content_terms(query)) == 0 or bool(re.match(r"^(那么|还有|然后|另外|那(?![个些位种家条座名]))", query))

@@ -96,6 +96,17 @@ def test_disagreeing_sources_are_both_cited(small):
     _quotes_are_verbatim(a, small)
 
 
+@pytest.mark.parametrize("first, followup, resolved, expected", [
+    ("青松村的党支部书记由谁担任？", "他到任后带领村民种植了什么？", "赵立新", "蓝莓"),
+    ("桃花溪村的党支部书记是谁？", "她带领村民修建了多少座石拱桥？", "王春花", "17"),
+])
+def test_followups_are_answered(small, first, followup, resolved, expected):
+    a = ask(first, retriever=small)
+    history = [{"role": "user", "content": first}, {"role": "assistant", "content": [{"type": "text", "text": a.text}]}]
+    b = ask(followup, retriever=small, history=history)
+    assert resolved in b.resolved_query and expected in b.text
+
+
 def test_english_question_gets_the_closest_sentence_marked_unconfirmed(small):
     a = ask("How many stone arch bridges did Taohuaxi village build?", retriever=small)
     assert a.kind == "closest" and a.short_answer is None and not a.abstained
