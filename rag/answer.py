@@ -38,8 +38,8 @@ from .retriever import MAX_QUERY_CHARS, Hit, Retriever, article_link, clean_quer
 log = logging.getLogger(__name__)
 
 NOT_FOUND = "资料中没有找到"
-# Passages the reader reads per question (the retriever's top ones). Measured
-# with `python -m evals.run` (README "Measured choices").
+# Passages the reader reads per question: the retriever's top 5, where the
+# evidence is for 98 % of dev questions (Hit@5) and 100 % of validation ones.
 READ_PASSAGES = 5
 # Open questions: how many sentences, and how much two quoted sentences may
 # share (character bigrams) before the second adds nothing new.
@@ -48,12 +48,15 @@ OPEN_MAX_OVERLAP = 0.5
 # Open questions are answered by sentences the reader scores highly even
 # when no single span clears the factoid threshold: the reader was trained on
 # factoid questions, whose answers are short spans. Logit units below the
-# calibrated threshold; measured on the dev gold set's open questions only
-# (see README), so treat it as provisional.
+# calibrated threshold. Not measured on held-out data (CMRC's open-looking
+# questions, 如何/为什么, want short spans; 53 of the 606 validation questions
+# take this path): provisional.
 OPEN_SLACK = 2.0
 # Answers that disagree: a second number counts as a conflicting value when
-# it, too, clears the threshold, comes from another passage, and its margin is
-# within this many logit units of the best one.
+# it, too, clears the threshold, comes from another article, and its margin is
+# within this many logit units of the best one. On the validation split,
+# where every question has one answer, it fires on 12 of 606 (2.0 %, all
+# false alarms); a tighter window was not measured.
 CONFLICT_WINDOW = 3.0
 
 # Parts that differ by a name ("吉家庄村" / "西马村") are read on the passages
