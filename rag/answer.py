@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 
 from .extract import INJECTION, Sentence, is_open_question, question_parts, sentences_in
 from .retriever import MAX_QUERY_CHARS, Hit, Retriever, article_link, clean_query
+from .text import bigram_tokens
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ OPEN_MAX_OVERLAP = 0.5
 # questions, 如何/为什么, want short spans; 53 of the 606 validation questions
 # take this path): provisional.
 OPEN_SLACK = 2.0
+# ...and take further sentences down to this many logit units below that.
+OPEN_SPREAD = 1.5
 # Answers that disagree: a second number counts as a conflicting value when
 # it, too, clears the threshold, comes from another article, and its margin is
 # within this many logit units of the best one. On the validation split, where
@@ -189,10 +192,13 @@ def _in_label(article, offset: int) -> bool:
     return False
 
 
-def _citation(n: int, f: _Found) -> Citation:
-    h, s = f.hit, f.sentence
+def _cite(n: int, h: Hit, s: Sentence) -> Citation:
     return Citation(n, h.chunk_id, h.doc_id, h.source, h.title, s.text, s.start, s.end,
                     article_link(h.doc_id, s.start, s.end))
+
+
+def _citation(n: int, f: _Found) -> Citation:
+    return _cite(n, f.hit, f.sentence)
 
 
 _DIGITS = re.compile(r"\d+(?:\.\d+)?|[零〇一二两三四五六七八九十百千万亿]+")
@@ -227,16 +233,11 @@ def _abstain_text(hits: list[Hit]) -> str:
     return "\n".join(lines)
 
 
-def _bigrams(text: str) -> set[str]:
-    chars = re.sub(r"\W", "", text)
-    return {chars[i : i + 2] for i in range(len(chars) - 1)}
-
-
 def _adds_information(candidate: Sentence, chosen: list[Sentence]) -> bool:
-    grams = _bigrams(candidate.text)
+    grams = set(bigram_tokens(candidate.text))
     if not grams:
         return False
-    return all(len(grams & _bigrams(c.text)) / len(grams) < OPEN_MAX_OVERLAP for c in chosen)
+    return all(len(grams & set(bigram_tokens(c.text))) / len(grams) < OPEN_MAX_OVERLAP for c in chosen)
 
 
 @dataclass(frozen=True)
@@ -258,7 +259,7 @@ def _compose_open(question: str, hits: list[Hit], retriever: Retriever, reader) 
         return _abstain(hits, found[0].margin - threshold if found else None)
     chosen: list[_Found] = []
     for f in found:
-        if f.margin < threshold - OPEN_SLACK - CONFLICT_WINDOW:
+        if f.margin < threshold - OPEN_SLACK - OPEN_SPREAD:
             break
         if _adds_information(f.sentence, [c.sentence for c in chosen]):
             chosen.append(f)
@@ -388,12 +389,17 @@ def compose_answer(question: str, hits: list[Hit], retriever: Retriever, reader=
     return _compose_fact(question, top, retriever, reader)
 
 
+def _to_answer(c: _Composed, query: str, hits: list[Hit], seconds: float, resolved: str = "",
+               notices: tuple[str, ...] = (), answerer: str = "extractive") -> Answer:
+    return Answer(query=query, text=c.text, short_answer=c.short, abstained=c.kind == "abstained",
+                  citations=c.citations, hits=tuple(hits), answerer=answerer, resolved_query=resolved or query,
+                  notices=notices, seconds=seconds, kind=c.kind, confidence=c.confidence)
+
+
 def answer_from_hits(question: str, hits: list[Hit], retriever: Retriever, reader=None) -> Answer:
     """The reader's answer to `question` from already retrieved `hits` (evals use this)."""
     t0 = time.perf_counter()
-    c = compose_answer(question, hits, retriever, reader)
-    return Answer(question, c.text, c.short, c.kind == "abstained", c.citations, tuple(hits), "extractive", question,
-                  (), time.perf_counter() - t0, c.kind, c.confidence)
+    return _to_answer(compose_answer(question, hits, retriever, reader), question, hits, time.perf_counter() - t0)
 
 
 def ask(
@@ -463,8 +469,7 @@ def ask_stream(
             else:
                 yield event
         if draft is not None and draft.sources:
-            citations = tuple(Citation(n, h.chunk_id, h.doc_id, h.source, h.title, s.text, s.start, s.end,
-                                       article_link(h.doc_id, s.start, s.end)) for n, h, s in draft.sources)
+            citations = tuple(_cite(n, h, s) for n, h, s in draft.sources)
             text = draft.text
             if draft.removed:
                 notices.append(f"已删除 {draft.removed} 句无法在所引资料中核实的生成内容。")
@@ -481,17 +486,5 @@ def ask_stream(
             composed = replace(composed, text=f"（{notices[-1]}）\n{composed.text}")
         for i in range(0, len(composed.text), 24):  # the text is ready; stream it for a live UI
             yield composed.text[: i + 24]
-    yield Answer(
-        query=raw.strip() or query,
-        text=composed.text,
-        short_answer=composed.short,
-        abstained=composed.kind == "abstained",
-        citations=composed.citations,
-        hits=tuple(hits),
-        answerer=answerer,
-        resolved_query=resolved,
-        notices=tuple(notices),
-        seconds=time.perf_counter() - t0,
-        kind=composed.kind,
-        confidence=composed.confidence,
-    )
+    yield _to_answer(composed, raw.strip() or query, hits, time.perf_counter() - t0, resolved, tuple(notices),
+                     answerer)

@@ -53,19 +53,24 @@ class E5File:
     norm_map: dict[int, str]
     tensors: dict[str, tuple[int, int, memoryview]]  # name -> (dtype, count, raw bytes)
 
-    def tensor(self, name: str, shape: tuple[int, ...] | None = None, rows: np.ndarray | None = None) -> np.ndarray:
-        """A tensor as float32; Q4_0 matrices are dequantised (only `rows`, if given)."""
-        if name not in self.tensors:
-            raise E5FormatError(f"the model file has no tensor {name!r}")
-        dtype, count, raw = self.tensors[name]
+    def tensor(self, name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """A tensor as float32; Q4_0 matrices are dequantised."""
+        dtype, count, raw = self._entry(name)
         if dtype == 0:  # fp32
             out = np.frombuffer(raw, dtype="<f4", count=count).copy()
             return out.reshape(shape) if shape else out
         n_in = shape[-1] if shape else count
-        blocks = np.frombuffer(raw, dtype=_BLOCK, count=count // QK).reshape(-1, n_in // QK)
-        if rows is not None:
-            blocks = blocks[rows]
-        return dequantize_q4_0(blocks).reshape(len(blocks), n_in)
+        return dequantize_q4_0(self.q4_blocks(name, n_in)).reshape(-1, n_in)
+
+    def q4_blocks(self, name: str, n_in: int) -> np.ndarray:
+        """A Q4_0 matrix's blocks, one row of n_in / 32 blocks per output row (no copy)."""
+        _, count, raw = self._entry(name)
+        return np.frombuffer(raw, dtype=_BLOCK, count=count // QK).reshape(-1, n_in // QK)
+
+    def _entry(self, name: str):
+        if name not in self.tensors:
+            raise E5FormatError(f"the model file has no tensor {name!r}")
+        return self.tensors[name]
 
 
 def dequantize_q4_0(blocks: np.ndarray) -> np.ndarray:
@@ -98,9 +103,7 @@ def q4_embedding(e5: E5File, name: str = "emb.word"):
             values = torch.cat([(q & 0x0F) - 8, (q >> 4) - 8], dim=-1).to(torch.float32)
             return (values * self.scales[ids].unsqueeze(-1)).flatten(-2)
 
-    dtype, count, raw = e5.tensors[name]
-    blocks = np.frombuffer(raw, dtype=_BLOCK, count=count // QK).reshape(e5.vocab, e5.hidden // QK)
-    return Q4Embedding(blocks)
+    return Q4Embedding(e5.q4_blocks(name, e5.hidden))
 
 
 def default_model_file() -> Path:
@@ -222,9 +225,6 @@ class E5Tokenizer:
         b = self.normalize(pair)[0] if pair is not None else None
         return self.tokenizer.encode(a, b, add_special_tokens=add_special_tokens)
 
-    def ids(self, text: str) -> list[int]:
-        return self.encode(text).ids
-
 
 @lru_cache(maxsize=2)
 def load_e5_tokenizer(path: str | Path | None = None) -> E5Tokenizer:
@@ -233,6 +233,19 @@ def load_e5_tokenizer(path: str | Path | None = None) -> E5Tokenizer:
 
 
 # ---------------------------------------------------------------- model
+
+
+def pad_batch(rows: list[list[int]], pad: int):
+    """Token id rows -> (input_ids, attention_mask) long tensors, right-padded to the longest row."""
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row)
+        mask[i, : len(row)] = 1
+    return ids, mask
 
 
 def bert_config(e5: E5File, layers: int | None = None):
@@ -338,12 +351,7 @@ class E5Encoder:
         with torch.inference_mode():
             for b in range(0, len(order), batch_size):
                 batch = [windows[j] for j in order[b : b + batch_size]]
-                width = max(len(ids) for _, ids in batch)
-                ids = torch.full((len(batch), width), self.tokenizer.pad, dtype=torch.long)
-                mask = torch.zeros((len(batch), width), dtype=torch.long)
-                for r, (_, row) in enumerate(batch):
-                    ids[r, : len(row)] = torch.tensor(row)
-                    mask[r, : len(row)] = 1
+                ids, mask = pad_batch([row for _, row in batch], self.tokenizer.pad)
                 ids, mask = ids.to(self.device), mask.to(self.device)
                 hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
                 m = mask.unsqueeze(-1).float()

@@ -55,14 +55,20 @@ def _converter():
     try:
         import opencc
     except ImportError as e:
-        raise RuntimeError("converting DRCD needs OpenCC: pip install opencc") from e
+        raise ImportError("converting DRCD needs OpenCC: pip install opencc") from e
     return opencc.OpenCC("t2s")
 
 
 def load_squad_examples(path: Path, source: str, to_simplified: bool = False) -> list[QAExample]:
     """SQuAD-format file -> answerable examples; traditional text converted when asked."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
-    conv = _converter().convert if to_simplified else (lambda s: s)
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
+        return _examples(data, source, _converter().convert if to_simplified else (lambda s: s))
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ValueError(f"{path} is not a readable SQuAD-format file ({type(e).__name__}: {e})") from None
+
+
+def _examples(data: list, source: str, conv) -> list[QAExample]:
     out: list[QAExample] = []
     for ai, article in enumerate(data):
         article_id = f"{source}:{article.get('id') or article.get('title') or ai}"
@@ -76,7 +82,7 @@ def load_squad_examples(path: Path, source: str, to_simplified: bool = False) ->
                         continue
                     # recompute the offset: conversion can shift it; take the
                     # occurrence nearest the original position
-                    found = [i for i in _find_all(context, text)]
+                    found = _find_all(context, text)
                     if not found:
                         continue
                     orig = int(a.get("answer_start", 0))
@@ -201,8 +207,7 @@ def training_windows(tokenizer, examples: list[QAExample], max_len: int, stride:
         windows = passage_windows(tokenizer, ex.question, ex.context, max_len, stride)
         if ex.mined or not ex.answers:
             qchars = set(ex.question)
-            best = max(windows, key=lambda w: sum(1 for a, b in w.offsets if a >= 0 and ex.context[a:b] and
-                                                  ex.context[a] in qchars))
+            best = max(windows, key=lambda w: sum(1 for a, _ in w.offsets if a >= 0 and ex.context[a] in qchars))
             best.meta = {"id": ex.id}
             out.append(best)
             continue
@@ -224,7 +229,10 @@ def training_windows(tokenizer, examples: list[QAExample], max_len: int, stride:
 
 def validation_squad(cmrc_file: Path) -> dict:
     """The validation split of CMRC 2018 dev as a SQuAD-format document (for open-corpus evals)."""
-    data = json.loads(Path(cmrc_file).read_text(encoding="utf-8"))
-    keep = [a for i, a in enumerate(data["data"])
-            if is_validation(f"cmrc2018:{a.get('id') or a.get('title') or i}")]
+    try:
+        data = json.loads(Path(cmrc_file).read_text(encoding="utf-8"))
+        keep = [a for i, a in enumerate(data["data"])
+                if is_validation(f"cmrc2018:{a.get('id') or a.get('title') or i}")]
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ValueError(f"{cmrc_file} is not a readable SQuAD-format file ({type(e).__name__}: {e})") from None
     return {"version": data.get("version", ""), "split": "validation (20 % of CMRC 2018 dev articles)", "data": keep}

@@ -27,7 +27,16 @@ from pathlib import Path
 import numpy as np
 
 from .corpus import file_sha256
-from .e5model import E5FormatError, E5Tokenizer, bert_config, e5_state_dict, load_e5_tokenizer, q4_embedding, read_e5_file
+from .e5model import (
+    E5FormatError,
+    E5Tokenizer,
+    bert_config,
+    e5_state_dict,
+    load_e5_tokenizer,
+    pad_batch,
+    q4_embedding,
+    read_e5_file,
+)
 from .qa_data import Window, passage_windows
 
 DEFAULT_READER_DIR = Path(__file__).resolve().parent.parent / "models" / "reader"
@@ -167,12 +176,7 @@ class Reader:
         with self._lock, torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             for b in range(0, len(windows), batch_size):
                 batch = windows[b : b + batch_size]
-                width = max(len(w.ids) for w in batch)
-                ids = torch.full((len(batch), width), self.tokenizer.pad, dtype=torch.long)
-                mask = torch.zeros((len(batch), width), dtype=torch.long)
-                for r, w in enumerate(batch):
-                    ids[r, : len(w.ids)] = torch.tensor(w.ids)
-                    mask[r, : len(w.ids)] = 1
+                ids, mask = pad_batch([w.ids for w in batch], self.tokenizer.pad)
                 res = self.model(input_ids=ids, attention_mask=mask)
                 s, e = res.start_logits.float().numpy(), res.end_logits.float().numpy()
                 for r, w in enumerate(batch):

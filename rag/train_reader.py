@@ -32,15 +32,10 @@ DEFAULTS = dict(layers=6, epochs=2.0, lr=1e-4, batch=16, max_len=256, stride=128
 def _collate(windows, pad):
     import torch
 
-    width = max(len(w.ids) for w in windows)
-    ids = torch.full((len(windows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(windows), width), dtype=torch.long)
-    for r, w in enumerate(windows):
-        ids[r, : len(w.ids)] = torch.tensor(w.ids)
-        mask[r, : len(w.ids)] = 1
-    starts = torch.tensor([w.start for w in windows])
-    ends = torch.tensor([w.end for w in windows])
-    return ids, mask, starts, ends
+    from .e5model import pad_batch
+
+    ids, mask = pad_batch([w.ids for w in windows], pad)
+    return ids, mask, torch.tensor([w.start for w in windows]), torch.tensor([w.end for w in windows])
 
 
 def prepare(bench: Path, settings: dict, tokenizer):
