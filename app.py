@@ -15,6 +15,7 @@ cited span highlighted, `/healthz` readiness as JSON. API (gradio_client):
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
 import os
 import sys
@@ -26,13 +27,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 log = logging.getLogger("app")
 
-EXAMPLES = [
+EXAMPLES = [  # each stands on its own: a follow-up makes no sense as the first question
     "张连印回乡18年种了多少树？",
     "吉家庄村的第一书记是谁？",
-    "他原来在哪个单位工作？",
+    "山西省共选派了多少名干部到村任职？",
     "张连印的妻子叫什么名字？",
     "How many electric bikes are there in Baorihujier subdistrict?",
 ]
+# A question asked while the index loads waits this long, then gets an error (not an answer).
+READY_WAIT_S = float(os.environ.get("RAG_READY_WAIT_S", "30"))
 MAX_UPLOAD = "5mb"  # same limit as rag.ingest.MAX_UPLOAD_BYTES
 MODES = {"混合 hybrid": "hybrid", "语义 dense": "dense", "关键词 BM25": "bm25"}
 ANSWERERS = {"抽取式 extractive": "extractive", "生成式 generative": "generative"}
@@ -60,9 +63,11 @@ class Service:
         self.retriever = None
         self.generator = None
         self.status = "准备中 starting…"
+        self.fraction: float | None = None  # share of the first build's embedding done, for the progress bar
         self.error: str | None = None
         self.generator_problem = "未配置生成模型（启动时加 --generator）" if not args.generator else ""
         self._lock = threading.Lock()
+        self._settled = threading.Event()  # set once the index is loaded or has failed
 
     @property
     def ready(self) -> bool:
@@ -70,6 +75,16 @@ class Service:
 
     def start(self) -> None:
         threading.Thread(target=self._load, name="index-loader", daemon=True).start()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for the index; True when it is ready."""
+        self._settled.wait(timeout)
+        return self.ready
+
+    def not_ready_message(self) -> str:
+        if self.error:
+            return f"问答不可用 unavailable: {self.error}"
+        return f"索引尚未就绪，请稍后再问 the index is not ready yet, ask again in a moment ({self.status})"
 
     def _load(self) -> None:
         from rag import Config, Retriever, build_index
@@ -86,17 +101,20 @@ class Service:
                 build_index(self.args.corpus, self.args.index, Config().with_(model=self.args.model),
                             progress=sys.stderr.isatty(), notify=self._notify)
                 retriever = Retriever.load(self.args.index, corpus_dir=self.args.corpus)
-            from rag import ask
-
-            ask("吉家庄村的第一书记是谁？", retriever)  # load the embedder and tokenizers now, not on the first question
+            self.status = "加载阅读模型 loading the reader…"
+            self.fraction = None
+            _warm_up(retriever)
+            _release_free_memory()
             self.retriever = retriever
-            self.status = f"就绪 ready: {len(retriever.index.articles)} 篇文章, {len(retriever.chunks)} 段"
+            self.status = _ready_status(retriever)
             log.info("ready in %.1f s", time.perf_counter() - t0)
             print(f"ready: index loaded in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
         except Exception as e:  # shown on the page; the server keeps running
             self.error = str(e)
             self.status = f"⚠️ 不可用 unavailable: {e}"
             log.error("unavailable: %s", e)
+        finally:
+            self._settled.set()
         if self.args.generator:
             try:
                 from rag.generate import load_generator
@@ -111,17 +129,82 @@ class Service:
         from rag.ingest import add_files
 
         if not self.ready:
-            return f"⏳ {self.status}"
+            return f"⏳ {self.not_ready_message()}"
         with self._lock:
             report = add_files(paths, corpus_dir=self.args.corpus, index_dir=self.args.index)
             if report.added:
                 self.retriever = Retriever.load(self.args.index, corpus_dir=self.args.corpus,
                                                 embedder=self.retriever.embedder)
-                self.status = f"就绪 ready: {len(self.retriever.index.articles)} 篇文章, {len(self.retriever.chunks)} 段"
-        return "\n".join(report.lines()) or "没有文件 (no files)"
+                self.status = _ready_status(self.retriever)
+        return "\n".join(report.lines()) or "没有文件 no files"
 
-    def _notify(self, message: str) -> None:
+    def _notify(self, message: str, fraction: float | None = None) -> None:
         self.status = f"建立索引 building the index: {message}"
+        self.fraction = fraction
+
+
+def _ready_status(retriever) -> str:
+    return f"就绪 ready：{len(retriever.index.articles)} 篇文章 articles，{len(retriever.chunks)} 段 passages"
+
+
+def _release_free_memory() -> None:
+    """Hand memory freed after loading and answering back to the OS (glibc keeps it otherwise).
+
+    Reading five passages allocates ~100 MB of activations; glibc keeps freed
+    heap pages, so resident memory would stay at its peak. malloc_trim is
+    glibc-only: elsewhere this does nothing.
+    """
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _limit_malloc_arenas() -> None:
+    """One glibc heap per thread (up to 8 per core) makes a threaded server's memory grow; two are enough here."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
+def _warm_up(retriever) -> None:
+    """Load the query encoder and the reader now, not on the first question."""
+    from rag.reader import load_reader
+
+    retriever.search("预热 warm-up", k=1)
+    load_reader().read("预热？", ["预热。"])
+
+
+def chatbot_class():
+    """gr.Chatbot that shows user turns as the text typed (escaped), and hands the typed text back."""
+    import gradio as gr
+    from gradio.components.chatbot import TextMessage
+
+    from rag.web import user_markdown, user_text
+
+    class PlainUserChatbot(gr.Chatbot):
+        is_template = True  # Gradio's own Chatbot frontend renders it (as for gr.templates components)
+
+        def postprocess(self, value):
+            data = super().postprocess(value)
+            for message in data.root:
+                if message.role == "user":
+                    for part in message.content:
+                        if isinstance(part, TextMessage):
+                            part.text = user_markdown(part.text)
+            return data
+
+        def preprocess(self, payload):
+            messages = super().preprocess(payload)
+            for message in messages:
+                if message.get("role") == "user":
+                    for part in message.get("content") or []:
+                        if isinstance(part, dict) and isinstance(part.get("text"), str):
+                            part["text"] = user_text(part["text"])
+            return messages
+
+    return PlainUserChatbot
 
 
 def build_ui(service: Service):
@@ -130,18 +213,21 @@ def build_ui(service: Service):
     from rag.answer import ask_stream
     from rag.web import answer_markdown, md_escape, streaming_markdown
 
+    def require_ready() -> None:
+        # An error, not a message: API clients must be able to tell it from an answer.
+        if not service.wait(READY_WAIT_S):
+            raise gr.Error(service.not_ready_message())
+
     def respond(message: str, history: list, k: float, mode: str, answerer: str):
-        if not service.ready:
-            yield f"⏳ {md_escape(service.status)}"
-            return
+        require_ready()
         use_generator = ANSWERERS.get(answerer) == "generative"
         if use_generator and service.generator is None:
-            yield f"⚠️ {md_escape(service.generator_problem or '生成模型不可用')}"
-            return
+            raise gr.Error(service.generator_problem or "生成模型不可用 the generator is unavailable")
         try:
-            for event in ask_stream(message, service.retriever, k=int(k), mode=MODES.get(mode, "hybrid"),
+            for event in ask_stream(message, service.retriever, k=_k(k), mode=MODES.get(mode, "hybrid"),
                                     history=history, generator=service.generator if use_generator else None):
                 yield streaming_markdown(event) if isinstance(event, str) else answer_markdown(event)
+            _release_free_memory()
         except ValueError as e:
             yield f"⚠️ {md_escape(str(e))}"
         except Exception as e:  # never a traceback in the chat
@@ -152,12 +238,21 @@ def build_ui(service: Service):
         """Answer one question; returns the answer as JSON (text, short_answer, citations, ...)."""
         from rag import ask
 
-        if not service.ready:
-            return {"error": service.status}
+        require_ready()
         try:
-            return ask(question, service.retriever, k=int(k), mode=mode).to_dict()
+            answer = ask(question, service.retriever, k=_k(k), mode=mode).to_dict()
+            _release_free_memory()
+            return answer
         except ValueError as e:
-            return {"error": str(e)}
+            raise gr.Error(str(e)) from None
+
+    def wait_for_index(progress=gr.Progress()):
+        """Runs when a page opens: the status line, with a progress bar while the index is built."""
+        while not service.wait(0.5):
+            if service.error:
+                break
+            progress(service.fraction, desc=service.status)
+        return f"*{md_escape(service.status)}*"
 
     default_answerer = next(label for label, v in ANSWERERS.items() if v == service.args.answerer)
     with gr.Blocks(title="新闻问答 · News QA") as demo:
@@ -167,47 +262,57 @@ def build_ui(service: Service):
             k = gr.Slider(1, 10, value=5, step=1, label="检索段落数 k (passages)")
             mode = gr.Radio(list(MODES), value="混合 hybrid", label="检索方式 retrieval mode")
             answerer = gr.Radio(
-                list(ANSWERERS), value=default_answerer, label="回答方式 answerer",
-                info=None if service.args.generator else "生成式不可用：未配置生成模型（启动时加 --generator MODEL_OR_URL）",
+                list(ANSWERERS), value=default_answerer if service.args.generator else "抽取式 extractive",
+                label="回答方式 answerer", interactive=bool(service.args.generator),
+                info=None if service.args.generator
+                else "生成式不可用：未配置生成模型（启动时加 --generator MODEL_OR_URL）generative needs --generator",
             )
-        chatbot = gr.Chatbot(height=560, label="对话 Chat", sanitize_html=True,
-                             placeholder="请提问，例如：张连印回乡18年种了多少树？")
+        chatbot = chatbot_class()(height=560, label="对话 Chat", sanitize_html=True, elem_id="chat",
+                                  placeholder="请提问，例如：张连印回乡18年种了多少树？")
         gr.ChatInterface(
             respond,
             chatbot=chatbot,
+            textbox=gr.Textbox(placeholder="输入问题，回车发送 · Type a question, Enter to send", autofocus=True,
+                               max_lines=6, submit_btn=True),
             additional_inputs=[k, mode, answerer],
             additional_inputs_accordion=settings,
-            examples=[[q, 5, "混合 hybrid", "抽取式 extractive"] for q in EXAMPLES],
-            examples_label="示例问题 Examples",
+            examples=[[q, None, None, None] for q in EXAMPLES],  # None: shown in the chat, no settings columns
             concurrency_limit=4,
             api_name="chat",
-            autofocus=True,
         )
         gr.api(ask_json, api_name="ask")
         with gr.Accordion("添加文章 Add articles", open=False):
-            upload = gr.File(label="上传 .txt / .md / .html / .jsonl（UTF-8 或 GBK，单个文件不超过 5 MB）",
-                             file_count="multiple", file_types=[".txt", ".md", ".html", ".htm", ".jsonl"])
+            upload = gr.File(label="上传 .txt / .md / .html / .jsonl（UTF-8 或 GBK，单个文件不超过 5 MB）upload",
+                             file_count="multiple")
             upload_result = gr.Textbox(label="结果 result", interactive=False, lines=3)
 
         def on_upload(files):
             if not files:
-                return ""
+                return gr.update(), gr.update(), None
             paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in files]
             try:
-                return service.add(paths)
+                result = service.add(paths)
             except Exception as e:  # shown in the box; the app keeps working
                 log.exception("upload failed")
-                return f"⚠️ {e}"
+                result = f"⚠️ 出错了 error: {e}"
+            # the new status line, and an empty upload box: the next upload holds only the next files
+            return result, f"*{md_escape(service.status)}*", None
 
-        upload.upload(on_upload, inputs=upload, outputs=upload_result, api_name="add")
-        timer = gr.Timer(1.0)
-
-        def refresh():
-            text = f"*{md_escape(service.status)}*"
-            return text, gr.Timer(active=not (service.ready or service.error))
-
-        timer.tick(refresh, outputs=[status, timer], show_progress="hidden", api_visibility="private")
+        upload.upload(on_upload, inputs=upload, outputs=[upload_result, status, upload], api_name="add")
+        demo.load(wait_for_index, outputs=status, show_progress="full", concurrency_limit=None,
+                  api_visibility="private")
     return demo
+
+
+def _k(value) -> int:
+    """k from a web client: a number from 1 to 10, anything else is an error in one sentence."""
+    try:
+        k = int(value)
+    except (TypeError, ValueError):
+        raise ValueError("k 必须是 1 到 10 的整数 (k must be a whole number from 1 to 10)") from None
+    if not 1 <= k <= 10:
+        raise ValueError("k 必须是 1 到 10 的整数 (k must be a whole number from 1 to 10)")
+    return k
 
 
 def host_warning(host: str, auth: str | None) -> str | None:
@@ -227,7 +332,7 @@ def build_app(service: Service):
     from fastapi.responses import HTMLResponse, JSONResponse
     from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
-    from rag.web import article_page, not_found_page
+    from rag.web import article_page, not_found_page, parse_offset
 
     auth = None
     if service.args.auth:
@@ -253,12 +358,13 @@ def build_app(service: Service):
         return JSONResponse({"ready": service.ready, "status": service.status, "error": service.error})
 
     @app.get("/article/{doc_id:path}", response_class=HTMLResponse, dependencies=[Depends(article_access)])
-    def article(doc_id: str, start: int | None = None, end: int | None = None):
-        # Ids are looked up in the loaded index, never used as file paths.
+    def article(doc_id: str, start: str | None = None, end: str | None = None):
+        # Ids are looked up in the loaded index, never used as file paths; offsets
+        # that are not numbers (?start=abc) just mean "no highlight".
         found = service.retriever.article(doc_id) if service.ready else None
         if found is None:
             return HTMLResponse(not_found_page(doc_id), status_code=404)
-        return HTMLResponse(article_page(found, start, end))
+        return HTMLResponse(article_page(found, parse_offset(start), parse_offset(end)))
 
     demo = build_ui(service)
     demo.queue(default_concurrency_limit=4, max_size=200)
@@ -275,13 +381,14 @@ def main(argv: list[str] | None = None) -> int:
         print(warning, file=sys.stderr)
     import uvicorn
 
+    _limit_malloc_arenas()
     service = Service(args)
+    service.start()  # load the index and the reader while Gradio is imported and the page is built
     try:
         app = build_app(service)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    service.start()
     print(f"新闻问答 on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
     try:
         # open streams (a client heartbeat) must not hold a shutdown forever

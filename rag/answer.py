@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 
 from .extract import INJECTION, Sentence, is_open_question, question_parts, sentences_in
 from .retriever import MAX_QUERY_CHARS, Hit, Retriever, article_link, clean_query
-from .text import bigram_tokens
+from .text import bigram_tokens, snippet
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ CONFLICT_WINDOW = 1.5
 MEMBER_MAX_CHARS = 12
 # A span this long relative to its sentence is not repeated before the quote.
 SHORT_SHARE = 0.6
+RELATED_PASSAGES = 3  # passages listed under an abstention, so the reader can judge for themselves
 
 KINDS = ("short", "parts", "open", "conflict", "closest", "generated", "abstained")
 # Questions without Chinese characters: the reader was trained on Chinese
@@ -227,9 +228,8 @@ def _abstain_text(hits: list[Hit]) -> str:
     lines = [f"{NOT_FOUND}：检索到的文章里没有能回答这个问题的句子。"]
     if hits:
         lines.append("可能相关的段落（possibly related）：")
-        for h in hits[:3]:
-            snippet = re.sub(r"\s+", " ", h.text)[:60]
-            lines.append(f"- {h.title}（{h.source}）：{snippet}…")
+        for h in hits[:RELATED_PASSAGES]:
+            lines.append(f"- {h.title}（{h.source}）：{snippet(h.text)}")
     return "\n".join(lines)
 
 

@@ -105,7 +105,7 @@ def decode_bytes(data: bytes, source: str = "<bytes>") -> tuple[str, str]:
         CorpusError: binary data or an encoding we cannot identify.
     """
     if b"\x00" in data[:4096]:
-        raise CorpusError(f"{source}: looks like a binary file, not text")
+        raise CorpusError(f"{source}: 二进制文件，不是文本 looks like a binary file, not text")
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
     try:
@@ -129,7 +129,7 @@ def decode_bytes(data: bytes, source: str = "<bytes>") -> tuple[str, str]:
 
     best = from_bytes(data).best()
     if best is None or best.encoding is None:
-        raise CorpusError(f"{source}: unknown text encoding (not UTF-8 or GB18030)")
+        raise CorpusError(f"{source}: 无法识别的编码 unknown text encoding (not UTF-8 or GB18030)")
     return str(best), best.encoding
 
 
@@ -380,15 +380,15 @@ def parse_document(data: bytes, source: str, stem: str | None = None) -> list[Ar
     """
     suffix = Path(source).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise CorpusError(f"{source}: unsupported file type {suffix or '(none)'}; use {', '.join(SUPPORTED_SUFFIXES)}")
+        raise CorpusError(f"{source}: 不支持的文件类型 unsupported file type {suffix or '(none)'}; 请用 use {', '.join(SUPPORTED_SUFFIXES)}")
     if len(data) > MAX_FILE_BYTES:
-        raise CorpusError(f"{source}: file is larger than {MAX_FILE_BYTES // 2**20} MB")
+        raise CorpusError(f"{source}: 文件超过 {MAX_FILE_BYTES // 2**20} MB file is larger than {MAX_FILE_BYTES // 2**20} MB")
     stem = stem or safe_stem(source)
     text, encoding = decode_bytes(data, source)
     if encoding not in ("utf-8", "utf-8-sig"):
         log.info("%s: decoded as %s", source, encoding)
     if not text.strip():
-        raise CorpusError(f"{source}: file is empty")
+        raise CorpusError(f"{source}: 空文件 file is empty")
     if suffix == ".jsonl":
         return _jsonl_articles(text, source, stem)
     if suffix in (".html", ".htm"):

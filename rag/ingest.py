@@ -28,11 +28,14 @@ class AddReport:
     embedded: int = 0
 
     def lines(self) -> list[str]:
-        out = [f"added {name}" for name in self.added]
-        out += [f"already in the corpus: {given} (same content as {existing})" for given, existing in self.duplicates]
-        out += [f"refused {given}: {reason}" for given, reason in self.refused]
+        """One line per file, Chinese first with the English after (as the app's labels)."""
+        out = [f"✅ 已添加 added {name}" for name in self.added]
+        out += [f"ℹ️ 资料库中已有 already in the corpus: {given} (与 {existing} 内容相同 same content as {existing})"
+                for given, existing in self.duplicates]
+        out += [f"⚠️ 未添加 refused {given}: {reason}" for given, reason in self.refused]
         if self.added:
-            out.append(f"index updated: {self.articles} new article(s), {self.embedded} passage(s) embedded")
+            out.append(f"索引已更新 index updated: 新文章 {self.articles} 篇 new article(s), "
+                       f"嵌入 {self.embedded} 段 passage(s) embedded")
         return out
 
 
@@ -76,15 +79,15 @@ def add_files(files, corpus_dir: str | Path = "seeds", index_dir: str | Path = "
         path = Path(f)
         given = path.name
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-            report.refused.append((given, f"unsupported file type {path.suffix or '(none)'}; use {', '.join(SUPPORTED_SUFFIXES)}"))
+            report.refused.append((given, f"不支持的文件类型 unsupported file type {path.suffix or '(none)'}; 请用 use {', '.join(SUPPORTED_SUFFIXES)}"))
             continue
         try:
             size = path.stat().st_size
         except OSError as e:
-            report.refused.append((given, f"cannot read it ({e.strerror or e})"))
+            report.refused.append((given, f"无法读取 cannot read it ({e.strerror or e})"))
             continue
         if size > max_bytes:
-            report.refused.append((given, f"larger than the {max_bytes // 2**20} MB limit"))
+            report.refused.append((given, f"超过 {max_bytes // 2**20} MB 上限 larger than the {max_bytes // 2**20} MB limit"))
             continue
         data = path.read_bytes()
         digest = hashlib.sha256(data).hexdigest()
@@ -97,7 +100,7 @@ def add_files(files, corpus_dir: str | Path = "seeds", index_dir: str | Path = "
             report.refused.append((given, str(e).removeprefix(f"{given}: ")))
             continue
         if not articles:
-            report.refused.append((given, "no article text found"))
+            report.refused.append((given, "没有找到文章正文 no article text found"))
             continue
         name = _free_name(corpus, given)
         known[digest] = name

@@ -154,22 +154,13 @@ def mine_negatives(examples: list[QAExample], per_question: float, seed: int) ->
 def passage_windows(tokenizer, question: str, context: str, max_len: int, stride: int) -> list[Window]:
     """Every window of a passage for one question (the passage tokenised once).
 
-    Written here rather than with the tokenizer's overflow option so that
-    training and reading cut windows identically and offsets always point
-    into the raw passage (see `E5Tokenizer.normalize`).
+    Training and reading both cut windows here, identically; offsets always
+    point into the raw passage (see `E5Tokenizer.tokenize`).
     """
-    q_ids = tokenizer.encode(question, add_special_tokens=False).ids[:MAX_QUESTION_TOKENS]
-    norm, origin = tokenizer.normalize(context)
-    enc = tokenizer.tokenizer.encode(norm, add_special_tokens=False)
-    offsets = []
-    for a, b in enc.offsets:
-        if b <= a or a >= len(origin):  # the lone prepended "▁": no text of its own
-            offsets.append((-1, -1))
-        else:
-            offsets.append((origin[a], origin[b - 1] + 1))
+    q_ids = tokenizer.tokenize(question)[0][:MAX_QUESTION_TOKENS]
+    ids, offsets = tokenizer.tokenize(context)
     head = [tokenizer.bos, *q_ids, tokenizer.eos, tokenizer.eos]
     room = max_len - len(head) - 1
-    ids = enc.ids
     windows = []
     a = 0
     while True:

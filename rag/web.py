@@ -11,8 +11,9 @@ from __future__ import annotations
 import html
 import re
 
-from .answer import Answer
+from .answer import RELATED_PASSAGES, Answer
 from .corpus import Article
+from .text import snippet
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<])")
 
@@ -34,11 +35,18 @@ def _marker_links(text: str, answer: Answer) -> str:
 
 
 def answer_markdown(answer: Answer) -> str:
-    """The chat message for a finished answer: linked [n] markers, then sources."""
+    """The chat message for a finished answer: linked [n] markers, sources, then every retrieved passage."""
     if answer.abstained:
-        head = "⚠️ **资料中没有找到答案**（not in the articles）\n\n"
-        body = "> " + md_escape(answer.text).replace("  \n", "  \n> ")
-        return head + body + _notices(answer)
+        parts = ["⚠️ **资料中没有找到答案**（not in the articles）\n\n检索到的文章里没有能回答这个问题的句子。"
+                 "The retrieved articles hold no sentence that answers it."]
+        related = answer.hits[:RELATED_PASSAGES]
+        if related:
+            parts.append("\n\n**可能相关的段落 possibly related**\n")
+            parts += [f"\n- [{md_escape(h.title)}]({h.link}) · `{html.escape(h.source)}`  \n{md_escape(snippet(h.text))}"
+                      for h in related]
+        parts.append(_notices(answer))
+        parts.append(_retrieved(answer))
+        return "".join(parts)
     parts = []
     if answer.short_answer:
         parts.append(f"**答案：{md_escape(answer.short_answer)}**\n")
@@ -48,14 +56,31 @@ def answer_markdown(answer: Answer) -> str:
     parts.append(_marker_links(text, answer))
     parts.append(_notices(answer))
     if answer.citations:
-        parts.append("\n\n---\n**来源 Sources**\n")
+        parts.append("\n\n**来源 Sources**\n")
         for c in answer.citations:
             hit = next((h for h in answer.hits if h.chunk_id == c.chunk_id), None)
             context = _highlight_in_passage(hit.text, c.quote) if hit else f"<mark>{md_escape(c.quote)}</mark>"
             parts.append(
                 f"\n{c.n}. [{md_escape(c.title)}]({c.link}) · `{html.escape(c.source)}`  \n{context}\n"
             )
+    parts.append(_retrieved(answer))
     return "".join(parts)
+
+
+def _retrieved(answer: Answer) -> str:
+    """Every passage the answer was chosen from, with its score, folded away by default.
+
+    HTML, escaped by hand: Markdown inside a <details> block is not rendered.
+    """
+    if not answer.hits:
+        return ""
+    items = "".join(
+        f'<li><a href="{html.escape(h.link, quote=True)}">{html.escape(h.title)}</a> · '
+        f"<code>{html.escape(h.source)}</code> · 分数 score {h.score:.4g}<br>{html.escape(snippet(h.text, 120))}</li>"
+        for h in answer.hits
+    )
+    return (f"\n\n<details><summary>检索到的 {len(answer.hits)} 段 · retrieved passages</summary>"
+            f"<ol>{items}</ol></details>")
 
 
 def _highlight_in_passage(passage: str, quote: str, width: int = 80) -> str:
@@ -76,6 +101,18 @@ def _notices(answer: Answer) -> str:
     return "".join(f"\n\n*{md_escape(n)}*" for n in notes)
 
 
+def user_markdown(text: str) -> str:
+    """A user's message as shown in the chat: the text typed, never HTML or Markdown."""
+    return md_escape(text)
+
+
+def user_text(markdown: str) -> str:
+    """The text a user typed, back from `user_markdown` (the chat history holds the shown form)."""
+    text = markdown.replace("  \n", "\n")
+    text = re.sub(r"\\([\\`*_{}\[\]()#+\-.!|>~<])", r"\1", text)
+    return html.unescape(text)
+
+
 def streaming_markdown(text: str) -> str:
     """A partial answer while it streams (markers become links when it is done)."""
     return md_escape(text) + " ▌"
@@ -93,7 +130,7 @@ body {{ font-family: "Noto Sans CJK SC", "Noto Sans SC", "PingFang SC", "Microso
 h1 {{ font-size: 1.5rem; line-height: 1.4; }}
 .meta {{ color: #666; font-size: .9rem; }}
 p {{ margin: .8rem 0; white-space: pre-wrap; }}
-mark {{ background: #ffe066; padding: 0 .1rem; }}
+mark {{ background: #ffe066; padding: 0 .1rem; scroll-margin-top: 30vh; }}
 .caption {{ color: #555; font-size: .9rem; border-left: 3px solid #ccc; padding-left: .6rem; }}
 a.back {{ font-size: .9rem; }}
 </style></head>
@@ -107,28 +144,50 @@ a.back {{ font-size: .9rem; }}
 
 
 def article_page(article: Article, start: int | None = None, end: int | None = None) -> str:
-    """One article as HTML, the span [start, end) highlighted and scrolled into view."""
+    """One article as HTML, the span [start, end) highlighted and scrolled into view.
+
+    One paragraph per line of the text. The headline and byline lines at the
+    top are shown once, in the page's heading and meta line, not again as body
+    (unless the highlight falls in them).
+    """
     text = article.text
     valid = start is not None and end is not None and 0 <= start < end <= len(text)
-    captions = {s for s, _ in article.captions}
-    paragraphs, pos, first = [], 0, True
-    for block in text.split("\n\n"):
-        b_start, b_end = pos, pos + len(block)
-        pos = b_end + 2
+    paragraphs, first, in_head = [], True, True
+    for line in re.finditer(r"[^\n]+", text):
+        b_start, b_end = line.span()
+        block = line.group(0)
         lo, hi = (max(start, b_start), min(end, b_end)) if valid else (0, 0)
-        if valid and lo < hi:
+        marked = valid and lo < hi
+        if in_head and _is_label(block, article) and not marked:
+            continue
+        if block.strip():
+            in_head = False
+        if marked:
             ident = ' id="hl"' if first else ""
             first = False
             inner = (html.escape(text[b_start:lo]) + f"<mark{ident}>" + html.escape(text[lo:hi]) + "</mark>"
                      + html.escape(text[hi:b_end]))
         else:
             inner = html.escape(block)
-        cls = ' class="caption"' if b_start in captions else ""
-        paragraphs.append(f"<p{cls}>{inner}</p>")
+        caption = any(c_start <= b_start < c_end for c_start, c_end in article.captions)
+        paragraphs.append(f'<p class="caption">{inner}</p>' if caption else f"<p>{inner}</p>")
     meta = " · ".join(html.escape(x) for x in (article.byline, f"来源文件 {article.source}", article.date) if x)
     if article.url:
         meta += f' · <a href="{html.escape(article.url, quote=True)}" rel="noopener noreferrer">原文链接</a>' if article.url.startswith(("http://", "https://")) else f" · {html.escape(article.url)}"
     return _PAGE.format(title=html.escape(article.title), meta=meta, body="\n".join(paragraphs))
+
+
+def _is_label(line: str, article: Article) -> bool:
+    """A headline or byline line (already shown in the page's heading and meta line)."""
+    words = line.strip()
+    return bool(words) and (words in article.title or (bool(article.byline) and words in article.byline))
+
+
+def parse_offset(value: str | None) -> int | None:
+    """A ?start= / ?end= query value as an offset; anything else (abc, -1, 1e9) means no highlight."""
+    if value is None or not value.strip().isdigit() or len(value.strip()) > 9:
+        return None
+    return int(value.strip())
 
 
 def not_found_page(doc_id: str) -> str:

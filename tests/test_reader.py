@@ -15,29 +15,14 @@ from rag import ask
 from rag.reader import META, WEIGHTS, DEFAULT_READER_DIR, Reader, ReaderError
 
 from .conftest import ROOT
-
-ARTICLES = {
-    "taohua.txt": "桃花溪村修桥记\n\n本报记者 陈明\n\n近年来，桃花溪村党支部书记王春花带领村民修路架桥。"
-                  "全村共修建了17座石拱桥，方便了两岸群众出行。村里的文化广场于2021年3月5日正式开放。\n",
-    "qingsong.txt": "青松村来了新书记\n\n本报记者 李四\n\n青松村党支部书记由县农业局干部赵立新担任。"
-                    "他到任后带领村民种植蓝莓三百亩，村集体收入翻了一番。\n",
-    "qinghe.txt": "清河县推进垃圾分类\n\n本报记者 周华\n\n清河县在垃圾分类方面采取了多项措施。"
-                  "一是在每个社区设置分类投放点，配备专职督导员。二是建立积分奖励制度，居民分类投放可以兑换生活用品。"
-                  "三是组织志愿者入户宣传，发放分类指南两万份。目前，全县生活垃圾回收利用率明显提高。\n",
-    "shimen_a.txt": "石门水库扩容工程启动\n\n本报记者 吴刚\n\n石门水库扩容工程总投资1.2亿元，预计明年年底完工。\n",
-    "shimen_b.txt": "水利建设提速\n\n本报记者 郑云\n\n据县水利局介绍，石门水库扩容工程总投资1.8亿元，工期两年。\n",
-}
-
+from .helpers.articles import write_articles
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     from rag import Retriever, build_index
 
     root = tmp_path_factory.mktemp("reader-corpus")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for name, text in ARTICLES.items():
-        (corpus / name).write_text(text, encoding="utf-8")
+    corpus = write_articles(root / "corpus")
     build_index(corpus, root / "index")
     return Retriever.load(root / "index", corpus_dir=corpus)
 
