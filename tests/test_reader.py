@@ -15,7 +15,7 @@ from rag import ask
 from rag.reader import META, WEIGHTS, DEFAULT_READER_DIR, Reader, ReaderError
 
 from .conftest import ROOT
-from .helpers.articles import write_articles
+from .helpers.articles import ARTICLES, write_articles
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
