@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -320,3 +321,41 @@ def test_api_errors_are_not_answers(kinds_url):
         client.predict("桃花溪村有几座桥？", 0, "hybrid", api_name="/ask")
     with pytest.raises(Exception, match="问题为空|empty"):
         client.predict("   ", api_name="/ask")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_first_build_shows_progress_and_the_api_answers_with_an_error(tmp_path):
+    """While the first index is built: a moving progress bar on the page, an error (not an answer) for API calls."""
+    from gradio_client import Client
+    from playwright.sync_api import sync_playwright
+
+    from .conftest import SEEDS
+    from .helpers.server import running_app
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SEEDS, corpus)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with running_app(tmp_path / "index", corpus, tmp_path / "app.log", wait=False,
+                     env={"RAG_READY_WAIT_S": "1"}) as url:
+        with pytest.raises(Exception, match="索引尚未就绪|not ready"):
+            Client(url + "/", verbose=False).predict("吉家庄村的第一书记是谁？", api_name="/ask")
+        with sync_playwright() as p:
+            browser = _launch(p)
+            page = browser.new_page(viewport={"width": 1100, "height": 700})
+            page.goto(url)
+            seen: set[str] = set()
+            shot = False
+            deadline = time.monotonic() + 120
+            while len(seen) < 2 and time.monotonic() < deadline:  # two different counts: the bar moves
+                text = page.locator("#status").inner_text()
+                seen |= set(re.findall(r"嵌入 embedding (\d+)/\d+", text))
+                if seen and not shot:
+                    page.evaluate("window.scrollTo(0, 0)")  # the focused chat box scrolls the page down
+                    page.screenshot(path=str(ARTIFACTS / "first-build.png"))
+                    shot = True
+                page.wait_for_timeout(200)
+            assert len(seen) >= 2, seen
+            page.wait_for_function("() => document.querySelector('#status').innerText.includes('就绪')",
+                                   timeout=180000)
+            browser.close()
