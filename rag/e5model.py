@@ -304,17 +304,34 @@ def load_e5_tokenizer(path: str | Path | None = None) -> E5Tokenizer:
 # ---------------------------------------------------------------- model
 
 
-def pad_batch(rows: list[list[int]], pad: int):
-    """Token id rows -> (input_ids, attention_mask) long tensors, right-padded to the longest row."""
-    import torch
-
+def pad_rows(rows: list[list[int]], pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """Token id rows -> (ids, attention mask) int64 arrays, right-padded to the longest row."""
     width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    ids = np.full((len(rows), width), pad, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
     for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.tensor(row)
+        ids[i, : len(row)] = row
         mask[i, : len(row)] = 1
     return ids, mask
+
+
+def pad_batch(rows: list[list[int]], pad: int):
+    """`pad_rows` as torch tensors."""
+    import torch
+
+    ids, mask = pad_rows(rows, pad)
+    return torch.from_numpy(ids), torch.from_numpy(mask)
+
+
+def word_vectors(e5: E5File, ids: np.ndarray) -> np.ndarray:
+    """The word embeddings of `ids` (any shape) as float32, dequantised from the file's 4-bit rows.
+
+    Only the looked-up rows are read (and become resident) from the mapped
+    file; each equals the fully dequantised matrix's row (`q4_embedding` is
+    the same lookup for torch).
+    """
+    blocks = e5.q4_blocks("emb.word", e5.hidden)[ids]
+    return dequantize_q4_0(blocks).reshape(*ids.shape, e5.hidden)
 
 
 _LINEARS = {

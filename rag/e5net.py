@@ -34,9 +34,13 @@ class Embeddings(nn.Module):
         self.dropout = nn.Dropout(DROPOUT)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        positions = torch.arange(ids.shape[1], device=ids.device)
+        return self.from_vectors(self.word_embeddings(ids))
+
+    def from_vectors(self, word_vectors: torch.Tensor) -> torch.Tensor:
+        """Looked-up word vectors (batch, tokens, hidden) -> the first layer's input."""
+        positions = torch.arange(word_vectors.shape[1], device=word_vectors.device)
         # every token has segment 0, as in e5 (and BERT without token_type_ids)
-        x = self.word_embeddings(ids) + self.position_embeddings(positions) + self.token_type_embeddings.weight[0]
+        x = word_vectors + self.position_embeddings(positions) + self.token_type_embeddings.weight[0]
         return self.dropout(self.LayerNorm(x))
 
 
@@ -114,8 +118,12 @@ class E5Bert(nn.Module):
         return len(self.encoder.layer)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.from_vectors(self.embeddings.word_embeddings(input_ids), attention_mask)
+
+    def from_vectors(self, word_vectors: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The same from looked-up word vectors (the exported reader gets them from outside the graph)."""
         keep = attention_mask.bool()[:, None, None, :]
-        x = self.embeddings(input_ids)
+        x = self.embeddings.from_vectors(word_vectors)
         for layer in self.encoder.layer:
             x = layer(x, keep)
         return x
@@ -130,8 +138,29 @@ class SpanReader(nn.Module):
         self.qa_outputs = nn.Linear(bert.embeddings.LayerNorm.normalized_shape[0], 2)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        start, end = self.qa_outputs(self.bert(input_ids, attention_mask)).split(1, dim=-1)
+        return self._head(self.bert(input_ids, attention_mask))
+
+    def from_vectors(self, word_vectors: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._head(self.bert.from_vectors(word_vectors, attention_mask))
+
+    def _head(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        start, end = self.qa_outputs(hidden).split(1, dim=-1)
         return start.squeeze(-1), end.squeeze(-1)
+
+
+class SpanReaderOnVectors(nn.Module):
+    """`SpanReader.from_vectors` as a module's forward, the signature `torch.onnx.export` traces.
+
+    The 4-bit word-embedding lookup stays outside the exported graph (ONNX
+    has no Q4_0 type; a float copy of the vocabulary would be 384 MB).
+    """
+
+    def __init__(self, reader: SpanReader) -> None:
+        super().__init__()
+        self.reader = reader
+
+    def forward(self, word_vectors: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.reader.from_vectors(word_vectors, attention_mask)
 
 
 def span_loss(start: torch.Tensor, end: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:

