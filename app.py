@@ -21,6 +21,7 @@ import os
 import sys
 import threading
 import time
+from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -37,6 +38,11 @@ EXAMPLES = [  # each stands on its own: a follow-up makes no sense as the first 
 # A question asked while the index loads waits this long, then gets an error (not an answer).
 READY_WAIT_S = float(os.environ.get("RAG_READY_WAIT_S", "30"))
 MAX_UPLOAD = "5mb"  # same limit as rag.ingest.MAX_UPLOAD_BYTES
+DEFAULT_K = 5  # the k slider's default
+# Request bodies larger than these are refused with 413 before anything reads them: an upload
+# carries at most a few 5 MB files; a question with its (bounded) history is far below 4 MB.
+MAX_UPLOAD_BODY = 64 * 2**20
+MAX_BODY = 4 * 2**20
 MODES = {"混合 hybrid": "hybrid", "语义 dense": "dense", "关键词 BM25": "bm25"}
 ANSWERERS = {"抽取式 extractive": "extractive", "生成式 generative": "generative"}
 
@@ -88,7 +94,7 @@ class Service:
 
     def _load(self) -> None:
         from rag import Config, Retriever, build_index
-        from rag.index import IndexStateError
+        from rag import IndexStateError
 
         t0 = time.perf_counter()
         try:
@@ -117,7 +123,7 @@ class Service:
             self._settled.set()
         if self.args.generator:
             try:
-                from rag.generate import load_generator
+                from rag import load_generator
 
                 self.generator = load_generator(self.args.generator)
             except Exception as e:
@@ -126,7 +132,7 @@ class Service:
     def add(self, paths: list[str]) -> str:
         """Add uploaded files to the corpus and the index; swap in the new index at once."""
         from rag import Retriever
-        from rag.ingest import add_files
+        from rag import add_files
 
         if not self.ready:
             return f"⏳ {self.not_ready_message()}"
@@ -170,7 +176,7 @@ def _limit_malloc_arenas() -> None:
 
 def _warm_up(retriever) -> None:
     """Load the query encoder and the reader now, not on the first question."""
-    from rag.reader import load_reader
+    from rag import load_reader
 
     retriever.search("预热 warm-up", k=1)
     load_reader().read("预热？", ["预热。"])
@@ -209,9 +215,10 @@ def chatbot_class():
 
 def build_ui(service: Service):
     import gradio as gr
+    from gradio.utils import get_upload_folder
 
-    from rag.answer import ask_stream
-    from rag.web import answer_markdown, md_escape, streaming_markdown
+    from rag import ask_stream
+    from rag.web import answer_json, answer_markdown, md_escape, streaming_markdown
 
     def require_ready() -> None:
         # An error, not a message: API clients must be able to tell it from an answer.
@@ -240,7 +247,7 @@ def build_ui(service: Service):
 
         require_ready()
         try:
-            answer = ask(question, service.retriever, k=_k(k), mode=mode).to_dict()
+            answer = answer_json(ask(question, service.retriever, k=_k(k), mode=mode))
             _release_free_memory()
             return answer
         except ValueError as e:
@@ -289,12 +296,13 @@ def build_ui(service: Service):
         def on_upload(files):
             if not files:
                 return gr.update(), gr.update(), None
-            paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in files]
+            paths, refused = uploaded_files(files, Path(get_upload_folder()))  # where /upload wrote them
             try:
-                result = service.add(paths)
+                result = service.add(paths) if paths else ""
             except Exception as e:  # shown in the box; the app keeps working
                 log.exception("upload failed")
                 result = f"⚠️ 出错了 error: {e}"
+            result = "\n".join([*refused, result]).strip() or "没有文件 no files"
             # the new status line, and an empty upload box: the next upload holds only the next files
             return result, f"*{md_escape(service.status)}*", None
 
@@ -304,8 +312,79 @@ def build_ui(service: Service):
     return demo
 
 
+def uploaded_files(files, upload_root: Path) -> tuple[list[str], list[str]]:
+    """The files in Gradio's upload folder, and a refusal line for anything else.
+
+    The second of two checks (the first is Gradio's own, switched on in
+    `build_app`): a handler never adds a file from outside the folder where
+    Gradio's /upload route writes, after resolving links and `..`.
+    """
+    root = upload_root.resolve()
+    accepted, refused = [], []
+    for f in files if isinstance(files, (list, tuple)) else [files]:
+        raw = f.get("path") if isinstance(f, dict) else f if isinstance(f, str) else getattr(f, "path", None)
+        name = Path(str(raw)).name if raw else "?"
+        try:
+            path = Path(str(raw)).resolve(strict=True) if isinstance(raw, (str, os.PathLike)) else None
+        except (OSError, RuntimeError, ValueError):
+            path = None
+        if path is None or not path.is_relative_to(root) or path == root or not path.is_file():
+            refused.append(f"⚠️ 未添加 refused {name}: 不是通过本页上传的文件 not a file uploaded through this page")
+            continue
+        accepted.append(str(path))
+    return accepted, refused
+
+
+class BodyLimit:
+    """ASGI middleware: refuse request bodies over a size limit with 413, declared or streamed.
+
+    Uvicorn and Starlette read any body size; a client could make every
+    worker hold (and Gradio echo) tens of MB.
+    """
+
+    def __init__(self, app, limit: int, upload_limit: int) -> None:
+        self.app, self.limit, self.upload_limit = app, limit, upload_limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self.upload_limit if scope.get("path", "").rstrip("/").endswith("/upload") else self.limit
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            return await self._refuse(send, limit)
+        seen = 0
+        refused = False
+
+        async def limited_receive():
+            nonlocal seen, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    refused = True
+                    await self._refuse(send, limit)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message):
+            if not refused:  # the 413 has gone out: whatever the app says after it is dropped
+                await send(message)
+
+        return await self.app(scope, limited_receive, guarded_send)
+
+    @staticmethod
+    async def _refuse(send, limit: int) -> None:
+        body = f"请求过大 request body larger than {limit // 2**20} MB".encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
 def _k(value) -> int:
-    """k from a web client: a number from 1 to 10, anything else is an error in one sentence."""
+    """k from a web client: a number from 1 to 10 (None: the default), anything else is an error in one sentence."""
+    if value is None:
+        return DEFAULT_K
     try:
         k = int(value)
     except (TypeError, ValueError):
@@ -368,7 +447,14 @@ def build_app(service: Service):
 
     demo = build_ui(service)
     demo.queue(default_concurrency_limit=4, max_size=200)
-    return gr.mount_gradio_app(app, demo, path="/", auth=auth, max_file_size=MAX_UPLOAD)
+    app.add_middleware(BodyLimit, limit=MAX_BODY, upload_limit=MAX_UPLOAD_BODY)
+    mounted = gr.mount_gradio_app(app, demo, path="/", auth=auth, max_file_size=MAX_UPLOAD)
+    # Gradio checks that a FileData path sent by a client lies in its upload folder only once the
+    # Blocks "has launched" (set by launch(), never by mount_gradio_app); without the check it copies
+    # any server file a client names into its cache and hands it to the handler. The flag is read
+    # nowhere else in Gradio 6; tests/test_security.py fails if the check is ever off again.
+    demo.has_launched = True
+    return mounted
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -89,13 +89,11 @@ def _width(s: str) -> int:
 
 def run_main(fn) -> None:
     """Run a script's main(), turning user errors into one sentence and exit 1."""
-    from rag.corpus import CorpusError
-    from rag.embedding import ModelLoadError
-    from rag.index import IndexStateError
+    from rag import RagError
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         sys.exit(fn())
-    except (EvalError, ValueError, RuntimeError, CorpusError, ModelLoadError, IndexStateError, OSError, ImportError) as e:
+    except (EvalError, RagError, OSError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)

@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     retriever, _ = ensure_index(args.corpus, args.index, args.model)
     generator = None
     if args.answerer == "generative":
-        from rag.generate import load_generator
+        from rag import load_generator
 
         generator = load_generator(args.generator)
         if args.max_tokens:

@@ -2,26 +2,39 @@
 
 Public API (everything else is internal)::
 
-    from rag import Config, build_index, Retriever, Hit, ask, Answer, Citation, load_embedder
+    from rag import Config, build_index, add_files, Retriever, Hit, ask, ask_stream, Answer, Citation
+    from rag import load_embedder, load_reader, load_generator, RagError
 
-Heavy libraries (torch, faiss, sentence-transformers) load on first use, so
-`import rag` is instant.
+Every error the library raises on purpose is a `RagError` (one sentence with
+the fix); the subclasses say which layer: `CorpusError`, `IndexStateError`
+(`IndexMissingError`, `IndexCorruptError`, `StaleIndexError`,
+`BuildLockedError`), `QueryError`, `ConfigError`, `ModelLoadError`,
+`ReaderError`.
+
+Heavy libraries (faiss, onnxruntime, sentence-transformers) load on first
+use, so `import rag` is instant.
 """
 
 from importlib import import_module
 
-__all__ = ["Config", "build_index", "Retriever", "Hit", "ask", "Answer", "Citation", "load_embedder"]
-
 _WHERE = {
     "Config": "config",
     "build_index": "index",
+    "add_files": "ingest",
     "Retriever": "retriever",
     "Hit": "retriever",
     "ask": "answer",
+    "ask_stream": "answer",
     "Answer": "answer",
     "Citation": "answer",
     "load_embedder": "embedding",
+    "load_reader": "reader",
+    "load_generator": "generate",
+    **{name: "errors" for name in ("RagError", "ConfigError", "QueryError", "CorpusError", "ModelLoadError",
+                                    "ReaderError", "IndexStateError", "IndexMissingError", "IndexCorruptError",
+                                    "StaleIndexError", "BuildLockedError")},
 }
+__all__ = list(_WHERE)
 
 
 def __getattr__(name):

@@ -32,8 +32,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from .extract import INJECTION, Sentence, is_open_question, question_parts, sentences_in
-from .retriever import MAX_QUERY_CHARS, Hit, Retriever, article_link, clean_query
+from .extract import INJECTION, Sentence, is_open_question, question_parts, sentences_in, without_instructions
+from .retriever import MAX_QUERY_CHARS, Hit, Retriever, clean_query
 from .text import bigram_tokens, snippet
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,6 @@ class Citation:
     quote: str
     start: int  # offsets of the quote in the article
     end: int
-    link: str
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -194,8 +193,7 @@ def _in_label(article, offset: int) -> bool:
 
 
 def _cite(n: int, h: Hit, s: Sentence) -> Citation:
-    return Citation(n, h.chunk_id, h.doc_id, h.source, h.title, s.text, s.start, s.end,
-                    article_link(h.doc_id, s.start, s.end))
+    return Citation(n, h.chunk_id, h.doc_id, h.source, h.title, s.text, s.start, s.end)
 
 
 def _citation(n: int, f: _Found) -> Citation:
@@ -229,7 +227,7 @@ def _abstain_text(hits: list[Hit]) -> str:
     if hits:
         lines.append("可能相关的段落（possibly related）：")
         for h in hits[:RELATED_PASSAGES]:
-            lines.append(f"- {h.title}（{h.source}）：{snippet(h.text)}")
+            lines.append(f"- {h.title}（{h.source}）：{snippet(without_instructions(h.text))}")
     return "\n".join(lines)
 
 
@@ -455,7 +453,7 @@ def ask_stream(
     query = clean_query(query)
     reader = load_reader()  # a missing or damaged reader fails here, before any work
     resolved = resolve_followup(query, history or [])
-    k = k or retriever.config.k
+    k = retriever.config.k if k is None else k  # k=0 is refused by search, as it is there
     hits = retriever.search(resolved, k=k, mode=mode)
     composed = None
     answerer = "extractive"

@@ -13,6 +13,7 @@ import os
 import sys
 
 from .config import MODES, Config
+from .errors import ConfigError
 
 EXIT_USAGE = 2
 EXIT_FAIL = 1
@@ -89,11 +90,10 @@ def _build_config(args) -> Config:
 def _load_retriever(args):
     from .retriever import Retriever
 
-    from .retriever import clean_query
+    from .retriever import checked_k, clean_query
 
     clean_query(args.query)  # a bad question is reported before the slower index checks
-    if args.k <= 0:
-        raise ValueError("k must be a positive number")
+    checked_k(args.k)
 
     config = Config(model=args.model) if args.model else None
     return Retriever.load(args.index, config=config, corpus_dir=args.corpus)
@@ -106,6 +106,8 @@ def cmd_build(args) -> int:
                          ray_address=args.ray)
     for s in report.skipped:
         print(f"skipped {s.source}: {s.reason}", file=sys.stderr)
+    for problem in report.problems:
+        print(problem, file=sys.stderr)
     if report.up_to_date:
         print(f"index {args.index} is up to date ({report.articles} articles, {report.chunks} chunks)")
     else:
@@ -147,7 +149,7 @@ def cmd_ask(args) -> int:
     if answer.citations:
         print()
         for c in answer.citations:
-            print(f"[{c.n}] {c.title} ({c.source}) {c.link}")
+            print(f"[{c.n}] {c.title} ({c.source}, {c.doc_id} {c.start}–{c.end})")
             print(f"    {c.quote}")
     return 0
 
@@ -168,7 +170,7 @@ def cmd_train_reader(args) -> int:
 
     bench = Path(args.bench)
     if not (bench / "cmrc2018" / "cmrc2018_dev.json").is_file() or not (bench / "drcd").is_dir():
-        raise ValueError(f"{bench} does not hold cmrc2018/cmrc2018_dev.json and drcd/: pass --bench")
+        raise ConfigError(f"{bench} does not hold cmrc2018/cmrc2018_dev.json and drcd/: pass --bench")
     settings = {name: getattr(args, name) for name in DEFAULTS}
     if args.recalibrate:
         from .train_reader import recalibrate
@@ -187,15 +189,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from .corpus import CorpusError
-    from .embedding import ModelLoadError
-    from .index import IndexStateError
-    from .reader import ReaderError
+    from .errors import RagError
 
     try:
         return {"build": cmd_build, "search": cmd_search, "ask": cmd_ask, "add": cmd_add,
                 "train-reader": cmd_train_reader}[args.command](args)
-    except (ValueError, CorpusError, ModelLoadError, IndexStateError, ReaderError, OSError, ImportError) as e:
+    except (RagError, OSError, ImportError) as e:  # OSError: disks and permissions; ImportError: optional extras
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FAIL
     except KeyboardInterrupt:

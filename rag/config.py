@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
+from .errors import ConfigError
+
 MODES = ("hybrid", "dense", "bm25")
 
 
@@ -32,20 +34,20 @@ class Config:
 
     def __post_init__(self) -> None:
         if self.chunk_size < 50:
-            raise ValueError("chunk_size must be at least 50 characters")
+            raise ConfigError("chunk_size must be at least 50 characters")
         if not 0 <= self.chunk_overlap < self.chunk_size:
-            raise ValueError("chunk_overlap must be between 0 and chunk_size")
+            raise ConfigError("chunk_overlap must be between 0 and chunk_size")
         if self.index_type not in ("flat", "hnsw"):
-            raise ValueError("index_type must be 'flat' or 'hnsw'")
+            raise ConfigError("index_type must be 'flat' or 'hnsw'")
         if self.bm25_tokenizer not in ("jieba", "bigram"):
-            raise ValueError("bm25_tokenizer must be 'jieba' or 'bigram'")
+            raise ConfigError("bm25_tokenizer must be 'jieba' or 'bigram'")
         from .store import parse_store
 
         parse_store(self.store)  # raises ValueError for an unknown store
         if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}")
         if self.k <= 0:
-            raise ValueError("k must be a positive number")
+            raise ConfigError("k must be a positive number")
 
     BUILD_KEYS = ("model", "chunk_size", "chunk_overlap", "index_type", "bm25_tokenizer", "bm25_pinyin", "store")
 

@@ -26,20 +26,38 @@ _PLACE_PRONOUN = re.compile(r"这里|那里|当地|该地")
 _IT = re.compile(r"它")
 
 
+# What is read of a history, whoever sends it: a follow-up leans on the last turns only, and a
+# client can send anything (a 1 MB turn kept jieba busy for minutes; 5,000 nested lists overflowed
+# the stack). Older turns, longer texts and deeper nesting are left out.
+MAX_TURNS = 6
+MAX_TURN_CHARS = 2000
+MAX_DEPTH = 4
+
+
 def _text(content) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, (list, tuple)):
-        return "".join(_text(p.get("text", "")) if isinstance(p, dict) else _text(p) for p in content)
-    if isinstance(content, dict):
-        return _text(content.get("text", content.get("content", "")))
-    return ""
+    """The text of a message's content (str, parts, dicts), at most MAX_TURN_CHARS, nesting cut off."""
+    out: list[str] = []
+    size = 0
+    stack = [(content, 0)]
+    while stack and size < MAX_TURN_CHARS:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            out.append(item[: MAX_TURN_CHARS - size])
+            size += len(out[-1])
+        elif depth >= MAX_DEPTH:
+            continue
+        elif isinstance(item, (list, tuple)):
+            stack.extend((p, depth + 1) for p in reversed(item[:MAX_TURNS * 4]))
+        elif isinstance(item, dict):
+            stack.append((item.get("text", item.get("content", "")), depth + 1))
+    return "".join(out)
 
 
-def turns(history: list) -> list[tuple[str, str]]:
-    """Normalise a history into (role, text) pairs, oldest first."""
+def turns(history) -> list[tuple[str, str]]:
+    """Normalise a history into (role, text) pairs, oldest first: the last MAX_TURNS turns, each cut."""
     out: list[tuple[str, str]] = []
-    for item in history or []:
+    items = history[-MAX_TURNS * 2 :] if isinstance(history, (list, tuple)) else []
+    for item in items:
         if isinstance(item, dict):
             role = item.get("role", "user")
             out.append(("assistant" if role in ("assistant", "bot") else "user", _text(item.get("content", ""))))
@@ -49,7 +67,7 @@ def turns(history: list) -> list[tuple[str, str]]:
                 out.append(("user", _text(user)))
             if bot:
                 out.append(("assistant", _text(bot)))
-    return [(r, t) for r, t in out if t.strip()]
+    return [(r, t) for r, t in out if t.strip()][-MAX_TURNS:]
 
 
 def _people(text: str) -> list[str]:

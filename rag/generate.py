@@ -21,7 +21,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from .embedding import ModelLoadError, _hub_reachable
+from .errors import ConfigError, ModelLoadError
+from .model_source import require_hub
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ def load_generator(spec: str | None) -> Generator:
         ModelLoadError: the model is not on disk and the hub is unreachable.
     """
     if not spec or not spec.strip():
-        raise ValueError("no generator configured: pass --generator MODEL_OR_URL (e.g. http://127.0.0.1:11434#qwen2.5 or gemma3-270m)")
+        raise ConfigError("no generator configured: pass --generator MODEL_OR_URL (e.g. http://127.0.0.1:11434#qwen2.5 or gemma3-270m)")
     spec = spec.strip()
     if spec.startswith(("http://", "https://")):
         base, _, model = spec.partition("#")
@@ -175,9 +176,5 @@ def load_generator(spec: str | None) -> Generator:
         return TransformersGenerator(str(path.parent), gguf_file=path.name)
     if path.exists():
         return TransformersGenerator(str(path))
-    if not _hub_reachable():
-        raise ModelLoadError(
-            f"generator model {spec!r} is not on disk and the Hugging Face hub cannot be reached; "
-            f"use a local path, an http:// endpoint, or {BUNDLED_GEMMA}"
-        )
+    require_hub(spec, "generator model", f"a local path, an http:// endpoint, or {BUNDLED_GEMMA}")
     return TransformersGenerator(spec)

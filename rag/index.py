@@ -18,7 +18,6 @@ usable. Old data folders are removed after the switch.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -33,32 +32,17 @@ from pathlib import Path
 from .chunking import Chunk, chunk_articles
 from .config import Config
 from .corpus import Article, Corpus, SkippedFile, load_corpus
+from .files import atomic_write, fsync_tree
+from .errors import BuildLockedError, IndexCorruptError, IndexMissingError, IndexStateError, StaleIndexError
 
 log = logging.getLogger(__name__)
 
 FORMAT = "rag-index v1"
 MANIFEST = "manifest.json"
 CACHE = "embeddings.sqlite"
+LOCK = ".lock"
 
 
-class IndexStateError(RuntimeError):
-    """Base for index problems; messages are one sentence with the fix."""
-
-
-class IndexMissingError(IndexStateError):
-    pass
-
-
-class IndexCorruptError(IndexStateError):
-    pass
-
-
-class StaleIndexError(IndexStateError):
-    pass
-
-
-class BuildLockedError(IndexStateError):
-    pass
 
 
 @dataclass
@@ -72,6 +56,7 @@ class BuildReport:
     seconds: float
     skipped: list[SkippedFile] = field(default_factory=list)
     up_to_date: bool = False
+    problems: list[str] = field(default_factory=list)  # lines left out of files that were read
 
 
 def _sha256(path: Path) -> str:
@@ -93,21 +78,48 @@ def _read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+def _lock_for(index_dir: Path):
+    import filelock
+
+    # One lock object per folder (is_singleton), so that `add_files` can hold it across copying the
+    # files and the build it runs, and the nested acquisition in `build_index` re-enters it.
+    return filelock.FileLock(index_dir / LOCK, is_singleton=True)
+
+
 @contextlib.contextmanager
-def build_lock(index_dir: Path):
-    """Hold the index's build lock, or fail at once if another build has it."""
+def build_lock(index_dir: str | Path, wait: float = 0):
+    """Hold the index's build lock (any process, any thread), waiting up to `wait` seconds for it."""
+    import filelock
+
+    index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
-    fh = open(index_dir / ".lock", "w")
+    lock = _lock_for(index_dir)
     try:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise BuildLockedError(f"another build of {index_dir} is running; wait for it to finish") from None
-        fh.write(str(os.getpid()))
-        fh.flush()
+        lock.acquire(timeout=wait)
+    except filelock.Timeout:
+        raise BuildLockedError(f"another build of {index_dir} is running; wait for it to finish") from None
+    try:
         yield
     finally:
-        fh.close()
+        lock.release()
+
+
+def build_running(index_dir: str | Path) -> bool:
+    """True while some process holds the index's build lock (readers then serve the previous index)."""
+    import filelock
+
+    lock_file = Path(index_dir) / LOCK
+    if not lock_file.exists():
+        return False
+    probe = filelock.FileLock(lock_file, thread_local=False)  # a fresh handle: even this process's own lock shows
+    try:
+        probe.acquire(timeout=0)
+    except filelock.Timeout:
+        return True
+    except OSError:
+        return False
+    probe.release()
+    return False
 
 
 def read_manifest(index_dir: str | Path) -> dict:
@@ -120,20 +132,66 @@ def read_manifest(index_dir: str | Path) -> dict:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise IndexCorruptError(f"{path} is damaged: rebuild it with `python -m rag build`") from None
+    if not isinstance(manifest, dict):
+        raise IndexCorruptError(f"{path} is damaged (not a JSON object): rebuild it with `python -m rag build`")
     if manifest.get("format") != FORMAT:
         raise StaleIndexError(
             f"the index in {index_dir} has format {manifest.get('format')!r}, this version reads {FORMAT!r}: "
             "rebuild it with `python -m rag build`"
         )
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise IndexCorruptError(f"{path} is damaged ({problem}): rebuild it with `python -m rag build --force`")
     return manifest
 
 
+# What every manifest holds, with its type; checked on load so that a damaged or hand-edited
+# manifest is one sentence, not a KeyError deep in a search.
+_MANIFEST_FIELDS = {"data": str, "settings": dict, "checksums": dict, "corpus_files": dict, "articles": int,
+                    "chunks": int, "dim": int}
+_REQUIRED_DATA = ("chunks.jsonl", "articles.jsonl")
+
+
+def _manifest_problem(manifest: dict) -> str | None:
+    for key, kind in _MANIFEST_FIELDS.items():
+        if not isinstance(manifest.get(key), kind):
+            return f"{key!r} is missing or not a {kind.__name__}"
+    data = manifest["data"]
+    if not data.startswith("data-") or Path(data).name != data:
+        return f"data folder {data!r} is not a data folder name"
+    checksums = manifest["checksums"]
+    for rel, digest in checksums.items():
+        if (not isinstance(digest, str) or len(digest) != 64 or Path(rel).is_absolute()
+                or ".." in Path(rel).parts):
+            return f"checksum entry {rel!r} is malformed"
+    missing = [name for name in _REQUIRED_DATA if name not in checksums]
+    if missing:
+        return f"no checksum for {', '.join(missing)}"
+    if not isinstance(manifest["settings"].get("model"), str):
+        return "the settings name no model"
+    if not isinstance(manifest.get("store", {}), dict):
+        return "'store' is not an object"
+    try:
+        Config.from_dict(manifest["settings"])
+    except (TypeError, ValueError) as e:
+        return f"settings are not valid ({e})"
+    return None
+
+
 def verify_files(index_dir: Path, manifest: dict) -> Path:
-    """Check every data file against the manifest's checksums; return the data folder."""
+    """Check the data folder against the manifest: every file listed, present and matching; return it."""
     data = index_dir / manifest["data"]
+    if not data.is_dir():
+        raise IndexCorruptError(f"index folder {data} is missing: rebuild with `python -m rag build`")
+    listed = set(manifest["checksums"])
+    on_disk = {str(p.relative_to(data)) for p in data.rglob("*") if p.is_file()}
+    unlisted = sorted(on_disk - listed)
+    if unlisted:
+        raise IndexCorruptError(f"index file {data / unlisted[0]} is not in the manifest's checksums: "
+                                "rebuild with `python -m rag build --force`")
     for rel, digest in manifest["checksums"].items():
         path = data / rel
-        if not path.exists():
+        if not path.is_file():
             raise IndexCorruptError(f"index file {path} is missing: rebuild with `python -m rag build`")
         if _sha256(path) != digest:
             raise IndexCorruptError(
@@ -147,9 +205,13 @@ def corpus_changes(manifest: dict, corpus_dir: str | Path) -> list[str]:
     from .corpus import SUPPORTED_SUFFIXES, corpus_files
 
     recorded: dict[str, str] = manifest.get("corpus_files", {})
-    current = {
-        p.name: _sha256(p) for p in corpus_files(corpus_dir) if p.suffix.lower() in SUPPORTED_SUFFIXES
-    }
+    current = {}
+    for p in corpus_files(corpus_dir):
+        if p.suffix.lower() in SUPPORTED_SUFFIXES:
+            try:
+                current[p.name] = _sha256(p)
+            except OSError:  # unreadable: the build skips it too
+                current[p.name] = "unreadable"
     skipped = set(manifest.get("skipped_files", []))
     changed = [n for n in current if n not in skipped and recorded.get(n) != current[n]]
     changed += [n for n in recorded if n not in current]
@@ -207,15 +269,18 @@ def build_index(
     say = notify or (lambda message, fraction=None: None)
     with build_lock(index_dir):
         say("读取文章 reading articles…")
-        corpus = load_corpus(corpus_dir)
-        if not force:
-            with contextlib.suppress(IndexStateError, KeyError, OSError):
-                old = read_manifest(index_dir)
+        old = None
+        with contextlib.suppress(IndexStateError, OSError):
+            old = read_manifest(index_dir)
+        # files indexed before keep their article ids whatever was added since
+        corpus = load_corpus(corpus_dir, known=set(old["corpus_files"]) if old else frozenset())
+        if not force and old is not None:
+            with contextlib.suppress(IndexStateError, OSError):
                 verify_files(index_dir, old)
                 if old["settings"] == config.build_settings() and old["corpus_files"] == corpus.file_hashes:
                     return BuildReport(
                         str(index_dir), old["articles"], old["chunks"], 0, time.perf_counter() - t0,
-                        corpus.skipped, up_to_date=True,
+                        corpus.skipped, up_to_date=True, problems=corpus.problems,
                     )
         return _write_index(corpus, corpus_dir, index_dir, config, embedder, progress, t0, say, ray_address)
 
@@ -260,10 +325,7 @@ def _write_index(corpus: Corpus, corpus_dir, index_dir: Path, config: Config, em
     checksums = {
         str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()
     }
-    for p in [tmp, *tmp.rglob("*")]:  # data must be on disk before the manifest points at it
-        if p.is_file():
-            with open(p, "rb") as f:
-                os.fsync(f.fileno())
+    fsync_tree(tmp)  # data must be on disk before the manifest points at it
     os.rename(tmp, index_dir / name)
 
     manifest = {
@@ -280,19 +342,22 @@ def _write_index(corpus: Corpus, corpus_dir, index_dir: Path, config: Config, em
         "skipped_files": [s.source for s in corpus.skipped],
         "checksums": checksums,
     }
-    new_manifest = index_dir / f".{MANIFEST}.tmp"
-    new_manifest.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-    with open(new_manifest, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(new_manifest, index_dir / MANIFEST)  # the atomic switch
+    previous = None
+    with contextlib.suppress(IndexStateError, OSError):
+        previous = read_manifest(index_dir)["data"]
+    atomic_write(index_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))  # the atomic switch
     if store["kind"] == "milvus":
         MilvusStore(store["uri"], store["collection"]).drop_others(MilvusStore.collection_prefix(index_dir))
-    for old in index_dir.iterdir():  # drop previous data and leftovers of killed builds
-        if old.is_dir() and old.name != name and (old.name.startswith("data-") or old.name.startswith(".tmp-data-")):
+    # Drop older data and leftovers of killed builds, but keep the previous data folder: a reader
+    # that read the old manifest a moment ago is still loading from it (the one after drops it).
+    for old in index_dir.iterdir():
+        if (old.is_dir() and old.name not in (name, previous)
+                and (old.name.startswith("data-") or old.name.startswith(".tmp-data-"))):
             shutil.rmtree(old, ignore_errors=True)
     seconds = time.perf_counter() - t0
     log.info("indexed %d articles, %d chunks (%d embedded) in %.1f s", len(corpus.articles), len(chunks), embedded, seconds)
-    return BuildReport(str(index_dir), len(corpus.articles), len(chunks), embedded, seconds, corpus.skipped)
+    return BuildReport(str(index_dir), len(corpus.articles), len(chunks), embedded, seconds, corpus.skipped,
+                       problems=corpus.problems)
 
 
 @dataclass
@@ -322,22 +387,56 @@ def load_index(index_dir: str | Path = "index", corpus_dir: str | Path | None = 
     Raises:
         IndexMissingError, IndexCorruptError, StaleIndexError.
     """
+    index_dir = Path(index_dir)
+    for attempt in range(1, LOAD_ATTEMPTS + 1):
+        manifest = read_manifest(index_dir)
+        try:
+            index = _load_data(index_dir, manifest)
+            if check_corpus:
+                _check_corpus(index_dir, manifest, corpus_dir)
+            return index
+        except (IndexCorruptError, StaleIndexError):
+            # A build may have switched the manifest meanwhile (and dropped the data folder we were
+            # reading, or released its lock just after copying new files): the new manifest is
+            # consistent with the corpus, so read that one instead.
+            if attempt < LOAD_ATTEMPTS and _manifest_data(index_dir) not in (None, manifest["data"]):
+                continue
+            raise
+    raise AssertionError("unreachable")
+
+
+LOAD_ATTEMPTS = 5
+
+
+def _manifest_data(index_dir: Path) -> str | None:
+    try:
+        return read_manifest(index_dir)["data"]
+    except (IndexStateError, OSError):
+        return None
+
+
+def _check_corpus(index_dir: Path, manifest: dict, corpus_dir) -> None:
+    folder = Path(corpus_dir) if corpus_dir else Path(manifest.get("corpus_dir", ""))
+    if not folder.is_dir():
+        return
+    changed = corpus_changes(manifest, folder)
+    if changed and build_running(index_dir):
+        # `rag add` / a build is writing the new index: the old one stays valid until the switch.
+        log.warning("the index in %s is being rebuilt (%d corpus file(s) changed); answering from the "
+                    "previous index until the new one is ready", index_dir, len(changed))
+    elif changed:
+        shown = ", ".join(changed[:3]) + (" ..." if len(changed) > 3 else "")
+        raise StaleIndexError(
+            f"the index in {index_dir} is out of date ({len(changed)} corpus file(s) changed: {shown}): "
+            "run `python -m rag build`"
+        )
+
+
+def _load_data(index_dir: Path, manifest: dict) -> IndexData:
     from .store import FaissStore, MilvusStore
 
     bm25s = _import_bm25s()
-    index_dir = Path(index_dir)
-    manifest = read_manifest(index_dir)
     data = verify_files(index_dir, manifest)
-    if check_corpus:
-        folder = Path(corpus_dir) if corpus_dir else Path(manifest.get("corpus_dir", ""))
-        if folder.is_dir():
-            changed = corpus_changes(manifest, folder)
-            if changed:
-                shown = ", ".join(changed[:3]) + (" ..." if len(changed) > 3 else "")
-                raise StaleIndexError(
-                    f"the index in {index_dir} is out of date ({len(changed)} corpus file(s) changed: {shown}): "
-                    "run `python -m rag build`"
-                )
     try:
         chunks = [Chunk(**row) for row in _read_jsonl(data / "chunks.jsonl")]
         articles = {row["doc_id"]: Article(**{**row, "captions": tuple(map(tuple, row["captions"]))})

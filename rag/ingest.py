@@ -10,11 +10,13 @@ in the corpus is touched.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .corpus import SUPPORTED_SUFFIXES, CorpusError, corpus_files, parse_document, safe_stem
+from .files import atomic_write
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 
@@ -24,6 +26,7 @@ class AddReport:
     added: list[str] = field(default_factory=list)  # corpus file names
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (given file, existing corpus file)
     refused: list[tuple[str, str]] = field(default_factory=list)  # (given file, reason)
+    problems: list[str] = field(default_factory=list)  # parts left out of added files (bad .jsonl lines)
     articles: int = 0
     embedded: int = 0
 
@@ -33,20 +36,22 @@ class AddReport:
         out += [f"ℹ️ 资料库中已有 already in the corpus: {given} (与 {existing} 内容相同 same content as {existing})"
                 for given, existing in self.duplicates]
         out += [f"⚠️ 未添加 refused {given}: {reason}" for given, reason in self.refused]
+        out += [f"⚠️ {problem}" for problem in self.problems]
         if self.added:
             out.append(f"索引已更新 index updated: 新文章 {self.articles} 篇 new article(s), "
                        f"嵌入 {self.embedded} 段 passage(s) embedded")
         return out
 
 
-def _free_name(folder: Path, name: str) -> str:
-    stem, suffix = Path(name).stem, Path(name).suffix.lower()
-    stem = safe_stem(stem + suffix)
-    candidate = f"{stem}{suffix}"
-    n = 2
-    while (folder / candidate).exists():
+def _free_name(folder: Path, name: str, taken: set[str]) -> str:
+    """A file name whose id stem no file of the folder uses, under any suffix (ids never collide)."""
+    suffix = Path(name).suffix.lower()
+    stem = safe_stem(name)
+    candidate, n = f"{stem}{suffix}", 2
+    while safe_stem(candidate) in taken or (folder / candidate).exists():
         candidate = f"{stem}-{n}{suffix}"
         n += 1
+    taken.add(safe_stem(candidate))
     return candidate
 
 
@@ -62,17 +67,33 @@ def add_files(files, corpus_dir: str | Path = "seeds", index_dir: str | Path = "
         embedder: a SentenceTransformer to use instead of loading the model.
         max_bytes: larger files are refused.
     """
-    from .config import Config
-    from .index import IndexStateError, build_index, read_manifest
+    from .index import build_lock
 
     corpus = Path(corpus_dir)
     corpus.mkdir(parents=True, exist_ok=True)
+    # The lock is held from the first copy to the index switch: a second `add` waits, and readers
+    # meanwhile answer from the previous index (`load_index` sees the lock).
+    with build_lock(index_dir, wait=ADD_WAIT_S):
+        return _add_locked(files, corpus, index_dir, config, embedder, max_bytes)
+
+
+ADD_WAIT_S = 600  # how long an add waits for another add or build of the same index
+
+
+def _add_locked(files, corpus: Path, index_dir, config, embedder, max_bytes: int) -> AddReport:
+    from .config import Config
+    from .index import IndexStateError, build_index, read_manifest
+
     if config is None:
         try:
             config = Config.from_dict(read_manifest(index_dir)["settings"])
         except IndexStateError:
             config = Config()
-    known = {hashlib.sha256(p.read_bytes()).hexdigest(): p.name for p in corpus_files(corpus)}
+    known: dict[str, str] = {}
+    for p in corpus_files(corpus):
+        with contextlib.suppress(OSError):  # an unreadable corpus file is the build's to report
+            known[hashlib.sha256(p.read_bytes()).hexdigest()] = p.name
+    taken = {safe_stem(p.name) for p in corpus_files(corpus)}
     report = AddReport()
     staged: list[tuple[Path, str, bytes]] = []
     for f in files:
@@ -82,34 +103,34 @@ def add_files(files, corpus_dir: str | Path = "seeds", index_dir: str | Path = "
             report.refused.append((given, f"不支持的文件类型 unsupported file type {path.suffix or '(none)'}; 请用 use {', '.join(SUPPORTED_SUFFIXES)}"))
             continue
         try:
-            size = path.stat().st_size
+            if not path.is_file():
+                report.refused.append((given, "不是文件 not a file (a folder or a device)"))
+                continue
+            if path.stat().st_size > max_bytes:
+                report.refused.append((given, f"超过 {max_bytes // 2**20} MB 上限 larger than the {max_bytes // 2**20} MB limit"))
+                continue
+            data = path.read_bytes()
         except OSError as e:
             report.refused.append((given, f"无法读取 cannot read it ({e.strerror or e})"))
             continue
-        if size > max_bytes:
-            report.refused.append((given, f"超过 {max_bytes // 2**20} MB 上限 larger than the {max_bytes // 2**20} MB limit"))
-            continue
-        data = path.read_bytes()
         digest = hashlib.sha256(data).hexdigest()
         if digest in known:
             report.duplicates.append((given, known[digest]))
             continue
         try:
-            articles = parse_document(data, given)
+            articles = parse_document(data, given, problems=report.problems)
         except CorpusError as e:
             report.refused.append((given, str(e).removeprefix(f"{given}: ")))
             continue
         if not articles:
             report.refused.append((given, "没有找到文章正文 no article text found"))
             continue
-        name = _free_name(corpus, given)
+        name = _free_name(corpus, given, taken)
         known[digest] = name
         staged.append((corpus / name, name, data))
         report.articles += len(articles)
     for target, name, data in staged:
-        tmp = target.with_name(f".{name}.part")
-        tmp.write_bytes(data)
-        tmp.replace(target)
+        atomic_write(target, data)
         report.added.append(name)
     if report.added:
         try:

@@ -23,6 +23,8 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import CorpusError
+
 VALIDATION_SHARE = 0.2
 MAX_QUESTION_TOKENS = 64
 
@@ -65,7 +67,7 @@ def load_squad_examples(path: Path, source: str, to_simplified: bool = False) ->
         data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
         return _examples(data, source, _converter().convert if to_simplified else (lambda s: s))
     except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise ValueError(f"{path} is not a readable SQuAD-format file ({type(e).__name__}: {e})") from None
+        raise CorpusError(f"{path} is not a readable SQuAD-format file ({type(e).__name__}: {e})") from None
 
 
 def _examples(data: list, source: str, conv) -> list[QAExample]:
@@ -225,5 +227,5 @@ def validation_squad(cmrc_file: Path) -> dict:
         keep = [a for i, a in enumerate(data["data"])
                 if is_validation(f"cmrc2018:{a.get('id') or a.get('title') or i}")]
     except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise ValueError(f"{cmrc_file} is not a readable SQuAD-format file ({type(e).__name__}: {e})") from None
+        raise CorpusError(f"{cmrc_file} is not a readable SQuAD-format file ({type(e).__name__}: {e})") from None
     return {"version": data.get("version", ""), "split": "validation (20 % of CMRC 2018 dev articles)", "data": keep}

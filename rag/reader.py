@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from .corpus import file_sha256
+from .errors import ReaderError
+from .files import atomic_write
 from .e5model import (
     E5FormatError,
     E5Tokenizer,
@@ -53,10 +55,6 @@ WEIGHTS = "reader.safetensors"
 META = "reader.json"
 MAX_ANSWER_TOKENS = 32  # longer spans are sentences, quoted as such by the answer layer
 TOP_CANDIDATES = 20  # start/end positions considered per window
-
-
-class ReaderError(RuntimeError):
-    """The reader cannot be loaded; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -120,7 +118,7 @@ def save_reader(model, out_dir: Path, meta: dict) -> Path:
     save_file(tensors, str(tmp))
     tmp.replace(out_dir / WEIGHTS)
     meta = dict(meta, sha256=file_sha256(out_dir / WEIGHTS), layers=model.bert.num_layers)
-    (out_dir / META).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    atomic_write(out_dir / META, json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
     return out_dir / WEIGHTS
 
 

@@ -8,11 +8,11 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 import numpy as np
 
 from .config import MODES, Config
+from .errors import QueryError
 from .index import IndexData, load_index
 
 log = logging.getLogger(__name__)
@@ -33,33 +33,31 @@ class Hit:
     text: str
     start: int
     end: int
-    link: str
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 
 
-def article_link(doc_id: str, start: int | None = None, end: int | None = None) -> str:
-    """The URI of an article page, optionally at a highlighted span (served by app.py)."""
-    link = f"/article/{quote(doc_id, safe='')}"
-    if start is not None and end is not None:
-        link += f"?start={start}&end={end}#hl"
-    return link
+def checked_k(k) -> int:
+    """The one rule for k (search, ask, the CLI): a whole number from 1 up; raises QueryError otherwise."""
+    if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
+        raise QueryError("k must be a positive number")
+    return k
 
 
 def clean_query(query: str) -> str:
     """Validate and normalise a question; raises ValueError with a readable sentence."""
     if not isinstance(query, str):
-        raise ValueError("问题必须是文字 (the question must be text)")
+        raise QueryError("问题必须是文字 (the question must be text)")
     query = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in query)
     # Full-width digits and letters (４０８５, ＡＢ) become ASCII; full-width
     # punctuation stays as the user typed it.
     query = re.sub(r"[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]", lambda m: unicodedata.normalize("NFKC", m.group(0)), query)
     query = unicodedata.normalize("NFC", query).strip()
     if not query:
-        raise ValueError("问题为空 (the question is empty)")
+        raise QueryError("问题为空 (the question is empty)")
     if not any(ch.isalnum() for ch in query):
-        raise ValueError("问题里没有文字 (the question has no words in it)")
+        raise QueryError("问题里没有文字 (the question has no words in it)")
     if len(query) > MAX_QUERY_CHARS:
         log.warning("question cut from %d to %d characters", len(query), MAX_QUERY_CHARS)
         query = query[:MAX_QUERY_CHARS]
@@ -128,12 +126,10 @@ class Retriever:
         Raises:
             ValueError: empty question, bad k or mode.
         """
-        k = self.config.k if k is None else k
+        k = checked_k(self.config.k if k is None else k)
         mode = mode or self.config.mode
-        if not isinstance(k, int) or k <= 0:
-            raise ValueError("k must be a positive number")
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+            raise QueryError(f"mode must be one of {', '.join(MODES)}")
         query = clean_query(query)
         n = len(self.index.chunks)
         if n == 0:
@@ -176,5 +172,4 @@ class Retriever:
 
     def _hit(self, rank: int, idx: int, score: float) -> Hit:
         c = self.index.chunks[idx]
-        return Hit(rank, score, c.chunk_id, c.doc_id, c.source, c.title, c.text, c.start, c.end,
-                   article_link(c.doc_id, c.start, c.end))
+        return Hit(rank, score, c.chunk_id, c.doc_id, c.source, c.title, c.text, c.start, c.end)

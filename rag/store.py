@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ConfigError
+
 
 def parse_store(spec: str) -> dict:
     """{"kind": "faiss"} or {"kind": "milvus", "uri": ...} from a --store value."""
@@ -39,7 +41,7 @@ def parse_store(spec: str) -> dict:
         return {"kind": "milvus", "uri": "http://" + spec[len("milvus://"):]}
     if spec.startswith(("http://", "https://")):
         return {"kind": "milvus", "uri": spec}
-    raise ValueError(f"unknown vector store {spec!r}: use faiss, milvus://HOST:PORT, or a Milvus Lite file path ending in .db")
+    raise ConfigError(f"unknown vector store {spec!r}: use faiss, milvus://HOST:PORT, or a Milvus Lite file path ending in .db")
 
 
 class FaissStore:

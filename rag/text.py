@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import threading
 
+from .errors import ConfigError
+
 _WORD = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[A-Za-z]+|\d+(?:\.\d+)?")
 _CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 _jieba_lock = threading.Lock()
@@ -48,7 +50,7 @@ def tokenize(text: str, kind: str = "jieba") -> list[str]:
         return jieba_tokens(text)
     if kind == "bigram":
         return bigram_tokens(text)
-    raise ValueError(f"unknown tokenizer {kind!r}")
+    raise ConfigError(f"unknown tokenizer {kind!r}")
 
 
 def squash(text: str) -> str:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import atomic_write
+
 log = logging.getLogger(__name__)
 
 DEFAULTS = dict(layers=6, epochs=2.0, lr=1e-4, batch=16, max_len=256, stride=128, null_share=0.25,
@@ -132,7 +134,7 @@ def recalibrate(bench: Path, reader_dir: Path, seed: int) -> dict:
     neg_val = mine_negatives(val, 1.0, seed)
     figures = evaluate(reader, val, neg_val)
     meta = dict(reader.meta, threshold=figures["threshold"], validation=figures)
-    (Path(reader_dir) / META).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    atomic_write(Path(reader_dir) / META, json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
     return meta
 
 

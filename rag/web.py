@@ -10,12 +10,30 @@ from __future__ import annotations
 
 import html
 import re
+from urllib.parse import quote
 
 from .answer import RELATED_PASSAGES, Answer
 from .corpus import Article
+from .extract import without_instructions
 from .text import snippet
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<])")
+
+
+def article_link(doc_id: str, start: int | None = None, end: int | None = None) -> str:
+    """The URI of an article page (`/article/<id>`, served by app.py), optionally at a highlighted span."""
+    link = f"/article/{quote(doc_id, safe='')}"
+    if start is not None and end is not None:
+        link += f"?start={start}&end={end}#hl"
+    return link
+
+
+def answer_json(answer: Answer) -> dict:
+    """`Answer.to_dict()` with each citation's and hit's article link: the `/ask` API's answer."""
+    out = answer.to_dict()
+    for key, items in (("citations", answer.citations), ("hits", answer.hits)):
+        out[key] = [{**item.to_dict(), "link": article_link(item.doc_id, item.start, item.end)} for item in items]
+    return out
 
 
 def md_escape(text: str) -> str:
@@ -24,7 +42,7 @@ def md_escape(text: str) -> str:
 
 
 def _marker_links(text: str, answer: Answer) -> str:
-    links = {c.n: c.link for c in answer.citations}
+    links = {c.n: article_link(c.doc_id, c.start, c.end) for c in answer.citations}
     escaped = md_escape(text)
 
     def link(m):
@@ -42,7 +60,7 @@ def answer_markdown(answer: Answer) -> str:
         related = answer.hits[:RELATED_PASSAGES]
         if related:
             parts.append("\n\n**可能相关的段落 possibly related**\n")
-            parts += [f"\n- [{md_escape(h.title)}]({h.link}) · `{html.escape(h.source)}`  \n{md_escape(snippet(h.text))}"
+            parts += [f"\n- [{md_escape(h.title)}]({article_link(h.doc_id, h.start, h.end)}) · `{html.escape(h.source)}`  \n{md_escape(snippet(without_instructions(h.text)))}"
                       for h in related]
         parts.append(_notices(answer))
         parts.append(_retrieved(answer))
@@ -61,7 +79,7 @@ def answer_markdown(answer: Answer) -> str:
             hit = next((h for h in answer.hits if h.chunk_id == c.chunk_id), None)
             context = _highlight_in_passage(hit.text, c.quote) if hit else f"<mark>{md_escape(c.quote)}</mark>"
             parts.append(
-                f"\n{c.n}. [{md_escape(c.title)}]({c.link}) · `{html.escape(c.source)}`  \n{context}\n"
+                f"\n{c.n}. [{md_escape(c.title)}]({article_link(c.doc_id, c.start, c.end)}) · `{html.escape(c.source)}`  \n{context}\n"
             )
     parts.append(_retrieved(answer))
     return "".join(parts)
@@ -75,7 +93,7 @@ def _retrieved(answer: Answer) -> str:
     if not answer.hits:
         return ""
     items = "".join(
-        f'<li><a href="{html.escape(h.link, quote=True)}">{html.escape(h.title)}</a> · '
+        f'<li><a href="{html.escape(article_link(h.doc_id, h.start, h.end), quote=True)}">{html.escape(h.title)}</a> · '
         f"<code>{html.escape(h.source)}</code> · 分数 score {h.score:.4g}<br>{html.escape(snippet(h.text, 120))}</li>"
         for h in answer.hits
     )

@@ -1,6 +1,5 @@
 """The grounding check and the generator backends, with real processes and models."""
 
-import socket
 import subprocess
 import sys
 import time
@@ -13,11 +12,13 @@ from rag.generate import Generator, OpenAIChatGenerator, load_generator
 from rag.grounding import check_sentence
 from rag.retriever import Hit
 
+from .helpers.server import free_port, listening, wait_until
+
 HERE = Path(__file__).parent
 
 
 def _hit(text, title="标题"):
-    return Hit(1, 1.0, "d-00-000", "d-00", "d.txt", title, text, 0, len(text), "/article/d-00")
+    return Hit(1, 1.0, "d-00-000", "d-00", "d.txt", title, text, 0, len(text))
 
 
 def test_check_sentence_rules():
@@ -70,18 +71,13 @@ def test_prompt_injection_cannot_reach_the_user(tmp_path, minilm):
     assert a.answerer == "extractive" and any("无法在资料中核实" in n for n in a.notices)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def fake_server():
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, str(HERE / "helpers" / "fake_openai.py"), str(port)], stdout=subprocess.PIPE, text=True)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(HERE / "helpers" / "fake_openai.py"), str(port)],
+                            stdout=subprocess.DEVNULL)
     try:
-        assert proc.stdout.readline().strip() == "ready"
+        wait_until(lambda: listening(port), proc, 60, "the stand-in OpenAI server")
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
@@ -103,7 +99,7 @@ def test_unreachable_endpoint_and_model_fail_fast(retriever):
     from rag.embedding import ModelLoadError
 
     start = time.monotonic()
-    gen = load_generator(f"http://127.0.0.1:{_free_port()}")
+    gen = load_generator(f"http://127.0.0.1:{free_port()}")
     with pytest.raises(ModelLoadError, match="cannot reach"):
         ask("吉家庄村的第一书记是谁？", retriever=retriever, generator=gen)
     with pytest.raises(ModelLoadError, match="hub cannot be reached"):

@@ -5,6 +5,8 @@ import shutil
 
 import pytest
 
+from .conftest import ROOT
+
 from rag import Config, Retriever, build_index
 from rag.index import (
     BuildLockedError,
@@ -89,10 +91,23 @@ def test_missing_corrupt_and_old_format_indexes(tmp_path, small_corpus, minilm):
 
 
 def test_second_concurrent_build_is_refused(tmp_path, small_corpus, minilm):
+    import subprocess
+    import sys
+
     index = tmp_path / "index"
-    with build_lock(index):
+    holder = subprocess.Popen(  # another process in the middle of a build
+        [sys.executable, "-c", "import sys, time\nfrom rag.index import build_lock\n"
+         "with build_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(120)", str(index)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
         with pytest.raises(BuildLockedError, match="another build"):
             build_index(small_corpus, index, Config(model="minilm-test"), embedder=minilm)
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    with build_lock(index):  # released with its process: in-process re-entry is allowed (add_files nests it)
+        build_index(small_corpus, index, Config(model="minilm-test"), embedder=minilm)
 
 
 def test_hnsw_index_finds_the_same_top_hit(tmp_path, small_corpus, minilm):

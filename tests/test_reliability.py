@@ -57,10 +57,14 @@ def test_killed_build_leaves_the_old_index_and_a_second_build_is_locked(workspac
         f.write_text(f.read_text(encoding="utf-8").replace("。", "。 ").replace("，", "，\u3000"), encoding="utf-8")
         f.write_text(f.read_text(encoding="utf-8") + "\n\n补记：本文为测试改写。\n", encoding="utf-8")
     old = read_manifest(workspace / "index")
+    cache = workspace / "index" / "embeddings.sqlite"
+    cache_size = cache.stat().st_size
     build = subprocess.Popen([sys.executable, "-m", "rag", "build", "--corpus", str(corpus), "--index", str(workspace / "index")],
                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(8)  # past loading, inside embedding
+        deadline = time.monotonic() + 120  # wait until it is embedding: the cache grows slice by slice
+        while cache.stat().st_size == cache_size and build.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert build.poll() is None, build.stderr.read()
         second = cli("build", "--corpus", str(corpus), "--index", str(workspace / "index"))
         assert second.returncode == 1 and "another build" in second.stderr and "Traceback" not in second.stderr
@@ -75,7 +79,9 @@ def test_killed_build_leaves_the_old_index_and_a_second_build_is_locked(workspac
     done = cli("build", "--corpus", str(corpus), "--index", str(workspace / "index"))
     assert done.returncode == 0, done.stderr
     leftovers = [p.name for p in (workspace / "index").iterdir() if p.name.startswith((".tmp-", "data-"))]
-    assert len(leftovers) == 1 and leftovers[0].startswith("data-")
+    # the killed build's temporary folder is gone; the new data folder and the previous one (kept
+    # for readers that loaded the old manifest a moment ago) remain
+    assert sorted(leftovers) == sorted({old["data"], read_manifest(workspace / "index")["data"]})
 
 
 BAD_QUESTIONS = [
@@ -106,7 +112,7 @@ def test_bad_questions_get_an_answer_or_a_clear_message(retriever, question):
             assert retriever.article(c.doc_id).text[c.start : c.end] == c.quote
         if len(question) > 2000:
             assert any("问题过长" in n for n in a.notices)
-    assert time.monotonic() - start < 10
+    assert time.monotonic() - start < 60  # a hang guard (a question runs in ~0.3 s)
 
 
 def test_html_looking_question_is_not_markup_in_the_chat(retriever):
