@@ -40,6 +40,10 @@ from .errors import CorpusError
 log = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".jsonl")
+# Raised whenever a change here can move an article's boundaries, title or byline: an index
+# records the version it was built with and is rebuilt (cheaply: unchanged passages come from
+# the embedding cache) when it differs, so users never keep titles from an older splitter.
+SPLITTER_VERSION = 2
 MAX_FILE_BYTES = 50 * 1024 * 1024  # one news page is ~20 kB; refuse obvious mistakes
 
 _SENTENCE_END = "。！？!?…"
@@ -60,6 +64,25 @@ _CAPTION = re.compile(
 # are short and unpunctuated like headlines, but belong to the text above.
 _JUMP = re.compile(r"^([(（]\s*(下转|上接|转第|接第|来源|据)|——\s*\d{4}年)")
 _MD_HEADING = re.compile(r"^#{1,6}\s+")
+# Authors printed without "本报记者" under a commentary's or a report's headline: "骆 驼" (a
+# two-character name spaced to the width of three), "王文军 吴杰 侯兴" (several names). A line
+# counts as names when every word is 2-3 Chinese characters starting with a common surname,
+# or it is 2-3 single characters with spaces between; headline words ("感悟初心 勇挑重担")
+# are longer or do not start with a surname. One unspaced name ("赵成") stays a headline line:
+# alone it cannot be told from a three-character subhead.
+_SURNAMES = set(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢"
+    "姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤骆邢"
+)
+_SPACED_NAME = re.compile(r"^[\u4e00-\u9fff](?:\s+[\u4e00-\u9fff]){1,2}$")
+_NAME_WORD = re.compile(r"^[\u4e00-\u9fff]{2,3}$")
+
+
+def _is_name_line(line: str) -> bool:
+    if _SPACED_NAME.match(line):
+        return line[0] in _SURNAMES
+    words = line.split()
+    return len(words) >= 2 and all(_NAME_WORD.match(w) and w[0] in _SURNAMES for w in words)
 
 
 @dataclass(frozen=True)
@@ -168,7 +191,7 @@ def _classify(line: str) -> str:
     bare = _MD_HEADING.sub("", line).strip()
     if _CAPTION.search(bare):
         return "caption"
-    if _BYLINE.match(bare) and len(bare) <= _HEADLINE_MAX:
+    if (_BYLINE.match(bare) or _is_name_line(bare)) and len(bare) <= _HEADLINE_MAX:
         return "byline"
     if _LEAD.match(bare):
         return "lead"

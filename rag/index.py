@@ -31,7 +31,7 @@ from pathlib import Path
 
 from .chunking import Chunk, chunk_articles
 from .config import Config
-from .corpus import Article, Corpus, SkippedFile, load_corpus
+from .corpus import SPLITTER_VERSION, Article, Corpus, SkippedFile, load_corpus
 from .files import atomic_write, fsync_tree
 from .errors import BuildLockedError, IndexCorruptError, IndexMissingError, IndexStateError, StaleIndexError
 
@@ -277,7 +277,8 @@ def build_index(
         if not force and old is not None:
             with contextlib.suppress(IndexStateError, OSError):
                 verify_files(index_dir, old)
-                if old["settings"] == config.build_settings() and old["corpus_files"] == corpus.file_hashes:
+                if (old["settings"] == config.build_settings() and old["corpus_files"] == corpus.file_hashes
+                        and old.get("splitter") == SPLITTER_VERSION):
                     return BuildReport(
                         str(index_dir), old["articles"], old["chunks"], 0, time.perf_counter() - t0,
                         corpus.skipped, up_to_date=True, problems=corpus.problems,
@@ -339,6 +340,7 @@ def _write_index(corpus: Corpus, corpus_dir, index_dir: Path, config: Config, em
         "chunks": len(chunks),
         "corpus_dir": str(Path(corpus_dir).resolve()),
         "corpus_files": corpus.file_hashes,
+        "splitter": SPLITTER_VERSION,
         "skipped_files": [s.source for s in corpus.skipped],
         "checksums": checksums,
     }
@@ -416,6 +418,9 @@ def _manifest_data(index_dir: Path) -> str | None:
 
 
 def _check_corpus(index_dir: Path, manifest: dict, corpus_dir) -> None:
+    if manifest.get("splitter") != SPLITTER_VERSION and not build_running(index_dir):
+        raise StaleIndexError(f"the index in {index_dir} was built by an older version of the article splitter: "
+                              "run `python -m rag build`")
     folder = Path(corpus_dir) if corpus_dir else Path(manifest.get("corpus_dir", ""))
     if not folder.is_dir():
         return

@@ -36,6 +36,21 @@ def test_articles_have_headline_and_byline():
     assert corpus.skipped == []
 
 
+@pytest.mark.parametrize("names", ["骆 驼", "王文军 吴杰 侯兴", "林 晓 梅"])
+def test_author_names_under_a_headline_are_the_byline_not_the_title(names):
+    page = (f"前一篇的标题\n\n本报记者 某某\n\n前一篇的正文。\n\n"
+            f"守望初心\n\n勇挑重担 奋力前行\n\n{names}\n\n评论的正文在这里。第二句。\n")
+    first, comment = split_page(page, "p.txt", "p")
+    assert comment.title == "守望初心 勇挑重担 奋力前行" and comment.byline == names
+    assert first.title == "前一篇的标题" and names in comment.text
+
+
+def test_headline_words_are_not_mistaken_for_names():
+    page = "感悟初心 勇挑重担\n\n强基固本 促发展\n\n本报记者 某某\n\n正文。\n"
+    [article] = split_page(page, "p.txt", "p")
+    assert article.title == "感悟初心 勇挑重担 强基固本 促发展" and article.byline == "本报记者 某某"
+
+
 def test_broken_sentence_is_rejoined():
     text = "标题一\n\n标题二\n\n本报记者 某某\n\n“这个小公园之前是垃圾堆，影响周围环境，\n\n大家对此很有意见。”居民说。\n"
     [article] = split_page(text, "x.txt", "x")

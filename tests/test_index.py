@@ -117,3 +117,20 @@ def test_hnsw_index_finds_the_same_top_hit(tmp_path, small_corpus, minilm):
     a = Retriever.load(flat, embedder=minilm).search("Shanxi cadres villages", k=3, mode="dense")
     b = Retriever.load(hnsw, embedder=minilm).search("Shanxi cadres villages", k=3, mode="dense")
     assert [h.chunk_id for h in a] == [h.chunk_id for h in b]
+
+
+def test_an_index_from_an_older_splitter_is_rebuilt_from_the_cache(tmp_path, small_corpus, minilm):
+    import json
+
+    from rag.index import MANIFEST, read_manifest
+
+    index = tmp_path / "index"
+    build_index(small_corpus, index, Config(model="minilm-test"), embedder=minilm)
+    manifest = read_manifest(index)
+    manifest["splitter"] = manifest["splitter"] - 1  # as written by the previous release
+    (index / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(StaleIndexError, match="splitter"):
+        Retriever.load(index, embedder=minilm)
+    report = build_index(small_corpus, index, Config(model="minilm-test"), embedder=minilm)
+    assert not report.up_to_date and report.embedded == 0  # same passages: all from the cache
+    Retriever.load(index, embedder=minilm)
