@@ -32,7 +32,7 @@ import json
 import logging
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import CorpusError
@@ -43,7 +43,7 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".jsonl")
 # Raised whenever a change here can move an article's boundaries, title or byline: an index
 # records the version it was built with and is rebuilt (cheaply: unchanged passages come from
 # the embedding cache) when it differs, so users never keep titles from an older splitter.
-SPLITTER_VERSION = 2
+SPLITTER_VERSION = 3
 MAX_FILE_BYTES = 50 * 1024 * 1024  # one news page is ~20 kB; refuse obvious mistakes
 
 _SENTENCE_END = "。！？!?…"
@@ -76,6 +76,14 @@ _SURNAMES = set(
 )
 _SPACED_NAME = re.compile(r"^[\u4e00-\u9fff](?:\s+[\u4e00-\u9fff]){1,2}$")
 _NAME_WORD = re.compile(r"^[\u4e00-\u9fff]{2,3}$")
+
+
+_COLUMN_LABEL_MAX = 6  # "金台潮声", "每周一学", "掠影": a column's name printed above its text
+
+
+def _is_single_name(line: str) -> bool:
+    """"赵成": one 2-3 character name starting with a common surname (an author under a headline)."""
+    return bool(_NAME_WORD.match(line)) and line[0] in _SURNAMES
 
 
 def _is_name_line(line: str) -> bool:
@@ -283,22 +291,184 @@ def _headline(group: list[_Block]) -> tuple[list[str], list[str]]:
     return [_MD_HEADING.sub("", b.text).strip() for b in heads], bylines
 
 
+@dataclass
+class _Segment:
+    """Blocks [start, end) of one article; its headline run starts at `head` (at `start` unless a
+    lead is printed above the headline) or is the trailing run [tail, end) after its body."""
+
+    start: int
+    end: int
+    head: int
+    label: int | None = None  # a column label block printed above the text
+    tail: int | None = None
+    photo: bool = False  # a photo item: its text is a caption
+
+
+def _segments(blocks: list[_Block]) -> list[_Segment]:
+    starts = _article_starts(blocks)
+    segments = [_Segment(a, b, a) for a, b in zip(starts, starts[1:] + [len(blocks)])]
+    segments = _split_trailing_titles(blocks, segments)
+    _pull_leads_above_headlines(blocks, segments)
+    return _split_off_boxes_and_photos(blocks, segments)
+
+
+_PHOTO_CREDIT = re.compile(r"摄\s*([(（][^)）]{1,12}[)）])?$|资料(图片|照片)[)）]?$")
+# The page's own credits printed under its last item ("版式设计：沈亦伶"): part of no story.
+_PAGE_CREDIT = re.compile(r"^(版式设计|责任编辑|本版编辑|美术编辑|图片编辑|校对)\s*[:：]")
+_PHOTO_HEAD_MAX = 12  # "保障春耕灌溉": a photo item's headline is short
+_BOX_MAX_COHESION = 0.05  # a box shares (almost) no rare words with the story it is printed in
+_PHOTO_MAX_COHESION = 0.1  # nor does a photo item (a story's own photo names its people and places)
+
+
+def _split_off_boxes_and_photos(blocks: list[_Block], segments: list[_Segment]) -> list[_Segment]:
+    """Items printed at the end of a story's blocks but not part of it: a photo item (a short
+    headline or none, a caption, a photo credit "白燕荣 摄") and a box under a column label
+    ("每周一学" and quotations). Split off when they share (almost) no rare words with the story."""
+    weights = _bigram_weights(blocks)
+    out: list[_Segment] = []
+    for seg in segments:
+        body_from = seg.head
+        while body_from < seg.end and blocks[body_from].kind in ("head", "byline"):
+            body_from += 1
+        item, photo = None, False
+        end = seg.end
+        while end - 1 > body_from and _PAGE_CREDIT.match(blocks[end - 1].text.strip()):
+            end -= 1
+        last = blocks[end - 1]
+        if seg.tail is None and last.kind == "caption" and _PHOTO_CREDIT.search(last.text.strip()):
+            photo = True
+            item = end - 1
+            while item - 1 > body_from and blocks[item - 1].kind == "caption":  # 图① … 图④ together
+                item -= 1
+            for i in range(item - 1, max(body_from, item - 3) - 1, -1):
+                if blocks[i].kind == "head" and len(blocks[i].text.strip()) <= _PHOTO_HEAD_MAX:
+                    item = i
+                    break
+                if blocks[i].kind not in ("body", "caption"):
+                    break
+        elif seg.tail is None:
+            item = next((i for i in range(body_from + 1, seg.end - 1) if blocks[i].kind == "head"
+                         and len(blocks[i].text.strip()) <= _COLUMN_LABEL_MAX and " " not in blocks[i].text.strip()
+                         and all(b.kind == "body" for b in blocks[i + 1 : seg.end])), None)
+        if item is not None and item > body_from:
+            rest = _bigram_vector(" ".join(b.text for b in blocks[seg.start : item]), weights)
+            box = _bigram_vector(" ".join(b.text for b in blocks[item : seg.end]), weights)
+            if _cosine(rest, box) < (_PHOTO_MAX_COHESION if photo else _BOX_MAX_COHESION):
+                out.append(_Segment(seg.start, item, seg.head, seg.label, seg.tail))
+                out.append(_Segment(item, seg.end, item, photo=photo))
+                continue
+        out.append(seg)
+    return out
+
+
+def _split_trailing_titles(blocks: list[_Block], segments: list[_Segment]) -> list[_Segment]:
+    """A commentary printed as column label, body, then headline and author ("金台潮声" … "为基层减负
+    为实干撑腰" / "赵成"), followed by the next story's headline run: the label-to-author blocks are
+    one article, titled from its end; the story starts after the author."""
+    out: list[_Segment] = []
+    for seg in segments:
+        run_end = seg.start
+        while run_end < seg.end and blocks[run_end].kind in ("head", "byline"):
+            run_end += 1
+        name = next((m for m in range(seg.start + 1, run_end) if blocks[m].kind == "head"
+                     and _is_single_name(blocks[m].text.strip())), None)
+        rest_has_byline = name is not None and any(b.kind == "byline" for b in blocks[name + 1 : run_end])
+        label = None
+        if rest_has_byline and out:
+            prev = out[-1]
+            label = next((i for i in range(seg.start - 1, prev.start, -1)
+                          if blocks[i].kind == "head" and len(blocks[i].text.strip()) <= _COLUMN_LABEL_MAX
+                          and " " not in blocks[i].text.strip() and blocks[i + 1].kind == "body"), None)
+        if label is None:
+            out.append(seg)
+            continue
+        prev.end = label
+        out.append(_Segment(label, name + 1, label, label=label, tail=seg.start))
+        out.append(_Segment(name + 1, seg.end, name + 1))
+    return out
+
+
+_LEAD_MIN_GAIN = 0.05  # how much closer (cosine) a lead must be to the story below than to the one above
+
+
+def _pull_leads_above_headlines(blocks: list[_Block], segments: list[_Segment]) -> None:
+    """Paragraphs printed above a headline ("“手工三明治……来看一看。”" above "帮妈妈卖早餐的小学生")
+    go with the story below when they share its words (names, places) more than the story above.
+
+    Lexical cohesion (as TextTiling): character bigrams weighted by how rare they are on the page.
+    Only body blocks directly above a headline run that has a byline are considered, never across
+    a headline, caption or byline.
+    """
+    weights = _bigram_weights(blocks)
+    for prev, seg in zip(segments, segments[1:]):
+        if seg.tail is not None or not any(b.kind == "byline" for b in blocks[seg.head : seg.head + 6]):
+            continue
+        k_max = 0
+        while seg.start - k_max - 1 > prev.head + 1 and blocks[seg.start - k_max - 1].kind == "body":
+            k_max += 1
+        below = _bigram_vector(" ".join(b.text for b in blocks[seg.start : seg.end]), weights)
+        best, gain = 0, _LEAD_MIN_GAIN
+        for k in range(1, k_max + 1):
+            lead = _bigram_vector(" ".join(b.text for b in blocks[seg.start - k : seg.start]), weights)
+            above = _bigram_vector(" ".join(b.text for b in blocks[prev.start : seg.start - k]), weights)
+            g = _cosine(lead, below) - _cosine(lead, above)
+            if g > gain:
+                best, gain = k, g
+        if best:
+            seg.start -= best
+            prev.end = seg.start
+
+
+def _bigram_weights(blocks: list[_Block]) -> dict[str, float]:
+    import math
+
+    df: dict[str, int] = {}
+    for b in blocks:
+        for g in set(_bigrams(b.text)):
+            df[g] = df.get(g, 0) + 1
+    n = len(blocks)
+    return {g: math.log((n + 1) / (d + 0.5)) for g, d in df.items()}
+
+
+def _bigrams(text: str) -> list[str]:
+    runs = re.findall(r"[\u4e00-\u9fff]+", text)
+    return [r[i : i + 2] for r in runs for i in range(len(r) - 1)]
+
+
+def _bigram_vector(text: str, weights: dict[str, float]) -> dict[str, float]:
+    vec: dict[str, float] = {}
+    for g in _bigrams(text):
+        vec[g] = vec.get(g, 0.0) + weights.get(g, 0.0)
+    return vec
+
+
+def _cosine(a: dict[str, float], b: dict[str, float]) -> float:
+    if not a or not b:
+        return 0.0
+    dot = sum(v * b.get(g, 0.0) for g, v in a.items())
+    norm = (sum(v * v for v in a.values()) * sum(v * v for v in b.values())) ** 0.5
+    return dot / norm if norm else 0.0
+
+
 def split_page(text: str, source: str, stem: str) -> list[Article]:
     """Split one newspaper page into articles (see the module docstring)."""
     text = unicodedata.normalize("NFC", text)
     blocks = _blocks(text)
     if not blocks:
         return []
-    starts = _article_starts(blocks) + [len(blocks)]
     articles = []
-    for n, (a, b) in enumerate(zip(starts, starts[1:])):
-        group = blocks[a:b]
-        heads, bylines = _headline(group)
+    for n, seg in enumerate(_segments(blocks)):
+        group = blocks[seg.start : seg.end]
+        if seg.tail is not None:  # title and author printed after the body
+            heads = [_MD_HEADING.sub("", blocks[i].text).strip() for i in (seg.label, *range(seg.tail, seg.end - 1))]
+            bylines = [blocks[seg.end - 1].text.strip()]
+        else:
+            heads, bylines = _headline(blocks[seg.head : seg.end])
         parts, captions, pos = [], [], 0
         for blk in group:
             if parts:
                 pos += 2
-            if blk.kind == "caption":
+            if blk.kind == "caption" or (seg.photo and blk.kind == "body"):
                 captions.append((pos, pos + len(blk.text)))
             parts.append(blk.text)
             pos += len(blk.text)
@@ -442,6 +612,54 @@ def parse_document(data: bytes, source: str, stem: str | None = None,
             articles[0] = Article(**{**articles[0].__dict__, "title": title})
         return articles
     return split_page(text, source, stem)
+
+
+def keep_ids(articles: list[Article], previous: list[Article]) -> list[Article]:
+    """The articles with the ids an earlier split gave them, so links cited before stay valid.
+
+    Ids are positions on the page (`<stem>-00`, `-01`, …): when a newer splitter finds one more
+    article on a page, the positions after it move. Here an article whose text is unchanged keeps
+    its old id; an article holding most of a changed old article's paragraphs inherits its id; any
+    other gets the next number not used on its page.
+    """
+    if not previous:
+        return articles
+    by_source: dict[str, list[Article]] = {}
+    for old in previous:
+        by_source.setdefault(old.source, []).append(old)
+    out: list[Article] = []
+    for source in dict.fromkeys(a.source for a in articles):
+        new = [a for a in articles if a.source == source]
+        old = by_source.get(source, [])
+        ids: dict[int, str] = {}
+        unused = {o.doc_id: o for o in old}
+        for i, a in enumerate(new):  # unchanged text: same id
+            same = next((o for o in unused.values() if o.text == a.text), None)
+            if same is not None:
+                ids[i] = same.doc_id
+                del unused[same.doc_id]
+        for doc_id, o in list(unused.items()):  # a changed article: its id to the one holding most of it
+            paragraphs = [p for p in o.text.split("\n\n") if p.strip()]
+            best, share = None, 0.5
+            for i, a in enumerate(new):
+                if i in ids:
+                    continue
+                held = sum(len(p) for p in paragraphs if p in a.text) / max(1, sum(map(len, paragraphs)))
+                if held > share:
+                    best, share = i, held
+            if best is not None:
+                ids[best] = doc_id
+                del unused[doc_id]
+        taken = {o.doc_id for o in old} | set(ids.values())
+        for i, a in enumerate(new):
+            if i not in ids:
+                stem, n = a.doc_id.rsplit("-", 1)[0], 0
+                while f"{stem}-{n:02d}" in taken:
+                    n += 1
+                ids[i] = f"{stem}-{n:02d}"
+                taken.add(ids[i])
+            out.append(replace(a, doc_id=ids[i]) if ids[i] != a.doc_id else a)
+    return out
 
 
 def file_sha256(path: Path) -> str:

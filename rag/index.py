@@ -31,7 +31,7 @@ from pathlib import Path
 
 from .chunking import Chunk, chunk_articles
 from .config import Config
-from .corpus import SPLITTER_VERSION, Article, Corpus, SkippedFile, load_corpus
+from .corpus import SPLITTER_VERSION, Article, Corpus, SkippedFile, keep_ids, load_corpus
 from .files import atomic_write, fsync_tree
 from .errors import BuildLockedError, IndexCorruptError, IndexMissingError, IndexStateError, StaleIndexError
 
@@ -272,8 +272,11 @@ def build_index(
         old = None
         with contextlib.suppress(IndexStateError, OSError):
             old = read_manifest(index_dir)
-        # files indexed before keep their article ids whatever was added since
+        # files indexed before keep their article ids whatever was added since, and articles whose
+        # boundaries a newer splitter did not change keep theirs
         corpus = load_corpus(corpus_dir, known=set(old["corpus_files"]) if old else frozenset())
+        if old is not None:
+            corpus.articles = keep_ids(corpus.articles, _previous_articles(index_dir, old))
         if not force and old is not None:
             with contextlib.suppress(IndexStateError, OSError):
                 verify_files(index_dir, old)
@@ -284,6 +287,19 @@ def build_index(
                         corpus.skipped, up_to_date=True, problems=corpus.problems,
                     )
         return _write_index(corpus, corpus_dir, index_dir, config, embedder, progress, t0, say, ray_address)
+
+
+def _article(row: dict) -> Article:
+    return Article(**{**row, "captions": tuple(map(tuple, row["captions"]))})
+
+
+def _previous_articles(index_dir: Path, manifest: dict) -> list[Article]:
+    """The articles of the index being replaced ([] when it cannot be read)."""
+    try:
+        rows = _read_jsonl(verify_files(index_dir, manifest) / "articles.jsonl")
+        return [_article(row) for row in rows]
+    except (IndexStateError, OSError, ValueError, TypeError, KeyError):
+        return []
 
 
 def _write_index(corpus: Corpus, corpus_dir, index_dir: Path, config: Config, embedder, progress, t0,
@@ -444,8 +460,7 @@ def _load_data(index_dir: Path, manifest: dict) -> IndexData:
     data = verify_files(index_dir, manifest)
     try:
         chunks = [Chunk(**row) for row in _read_jsonl(data / "chunks.jsonl")]
-        articles = {row["doc_id"]: Article(**{**row, "captions": tuple(map(tuple, row["captions"]))})
-                    for row in _read_jsonl(data / "articles.jsonl")}
+        articles = {row["doc_id"]: _article(row) for row in _read_jsonl(data / "articles.jsonl")}
         spec = manifest.get("store", {"kind": "faiss"})
         store = FaissStore.load(data) if spec["kind"] == "faiss" else MilvusStore(spec["uri"], spec["collection"])
         bm25 = bm25s.BM25.load(str(data / "bm25"))

@@ -51,6 +51,130 @@ def test_headline_words_are_not_mistaken_for_names():
     assert article.title == "感悟初心 勇挑重担 强基固本 促发展" and article.byline == "本报记者 某某"
 
 
+SIMPLE_PAGE = (
+    "青松村来了新书记\n\n本报记者 李四\n\n青松村党支部书记由县农业局干部赵立新担任。他带领村民种植蓝莓。\n\n"
+    "清河县推进垃圾分类\n\n本报记者 周华\n\n清河县在每个社区设置分类投放点。居民分类投放可以兑换生活用品。\n\n"
+    "石门水库扩容工程启动\n\n本报讯（记者 吴刚）石门水库扩容工程总投资1.2亿元，预计明年年底完工。\n"
+)
+
+
+def test_a_page_of_simple_articles_splits_at_each_headline():
+    articles = split_page(SIMPLE_PAGE, "p.txt", "p")
+    assert [a.title for a in articles] == ["青松村来了新书记", "清河县推进垃圾分类", "石门水库扩容工程启动"]
+    assert [a.byline for a in articles] == ["本报记者 李四", "本报记者 周华", ""]
+
+
+def test_a_commentary_titled_after_its_body_is_its_own_article():
+    page = ("水库建设提速\n\n本报记者 吴刚\n\n石门水库扩容工程总投资1.2亿元。工程预计明年年底完工。\n\n"
+            "河畔评论\n\n减负不是减责任。基层干部要把精力用在为群众办实事上。\n\n"
+            "各地要持续整治形式主义，让干部轻装上阵。\n\n"
+            "减负更要担当\n\n孙明\n\n"
+            "“村里的事就是我的事”\n\n本报记者 周华\n\n周建国到桃溪村任第一书记已经三年。他走遍了全村每一户。\n")
+    report, comment, story = split_page(page, "p.txt", "p")
+    assert report.title == "水库建设提速" and "河畔评论" not in report.text
+    assert comment.title == "河畔评论 减负更要担当" and comment.byline == "孙明"
+    assert comment.text.startswith("河畔评论") and "减负不是减责任" in comment.text
+    assert story.title == "“村里的事就是我的事”" and story.byline == "本报记者 周华"
+    assert story.text.startswith("“村里的事就是我的事”")
+
+
+def test_a_lead_printed_above_its_headline_goes_with_its_story():
+    page = ("清河县推进垃圾分类\n\n本报记者 周华\n\n清河县在每个社区设置分类投放点。居民分类投放可以兑换生活用品。"
+            "全县生活垃圾回收利用率明显提高。\n\n"
+            "“豆浆、油条、茶叶蛋……快来尝一尝。”早上六点，小学生林小雨已经在早点摊前招呼顾客。\n\n"
+            "林小雨一边收钱一边找零，动作十分熟练。\n\n"
+            "帮外婆卖早点的小学生\n\n本报记者 陈明\n\n林小雨的外婆每天四点起床准备早点。林小雨放学后还帮外婆收摊。\n")
+    sorting, breakfast = split_page(page, "p.txt", "p")
+    assert breakfast.title == "帮外婆卖早点的小学生"
+    assert breakfast.text.startswith("“豆浆、油条") and "林小雨" not in sorting.text
+    assert sorting.text.rstrip().endswith("明显提高。")
+
+
+def test_a_box_and_a_photo_item_at_a_storys_end_are_their_own_items():
+    page = ("青松村来了新书记\n\n本报记者 李四\n\n青松村党支部书记由县农业局干部赵立新担任。赵立新带领青松村村民种植蓝莓三百亩。"
+            "青松村集体收入翻了一番，赵立新说还要建冷库。\n\n"
+            "每日一读\n\n★读书使人明理，学习使人进步，要把读书学习当成一种生活态度。\n\n——2024年3月1日，摘自某报评论员文章\n\n"
+            "石门水库扩容工程启动\n\n本报记者 吴刚\n\n石门水库扩容工程总投资1.2亿元，预计明年年底完工。水库扩容后灌溉面积翻番。\n\n"
+            "麦田喷灌忙\n\n清晨，河湾镇农民操作喷灌设备为冬小麦浇返青水。\n\n张 华 摄\n\n版式设计：王五\n")
+    village, box, reservoir, photo = split_page(page, "p.txt", "p")
+    assert village.title == "青松村来了新书记" and "每日一读" not in village.text
+    assert box.title == "每日一读" and box.text.startswith("每日一读") and box.byline == ""
+    assert reservoir.title == "石门水库扩容工程启动" and "喷灌" not in reservoir.text
+    assert photo.title == "麦田喷灌忙"
+    marked = [photo.text[a:b] for a, b in photo.captions]
+    assert any("冬小麦" in m for m in marked) and any(m.endswith("摄") for m in marked)
+
+
+def test_a_storys_own_subheads_and_photo_stay_with_it():
+    page = ("青松村来了新书记\n\n本报记者 李四\n\n青松村党支部书记由县农业局干部赵立新担任。赵立新带领青松村村民种植蓝莓三百亩。\n\n"
+            "蓝莓丰收\n\n青松村的蓝莓今年丰收，赵立新和村民一起采摘蓝莓，青松村集体收入翻了一番。\n\n"
+            "图：赵立新在青松村蓝莓地里查看长势。李明 摄\n")
+    [article] = split_page(page, "p.txt", "p")
+    assert article.title == "青松村来了新书记" and len(article.captions) == 1
+
+
+def test_ids_of_unchanged_articles_survive_a_new_split():
+    from rag.corpus import Article, keep_ids
+
+    old = [Article("p-00", "p.txt", "甲", "甲文"), Article("p-01", "p.txt", "乙", "乙文一\n\n乙文二\n\n丙文"),
+           Article("p-02", "p.txt", "丁", "丁文")]
+    new = [Article("p-00", "p.txt", "甲", "甲文"), Article("p-01", "p.txt", "乙", "乙文一\n\n乙文二"),
+           Article("p-02", "p.txt", "丙", "丙文"), Article("p-03", "p.txt", "丁", "丁文")]
+    got = {a.title: a.doc_id for a in keep_ids(new, old)}
+    assert got == {"甲": "p-00", "乙": "p-01", "丁": "p-02", "丙": "p-03"}
+
+
+# What a reader of the five seed pages finds, page by page (checked by hand against the pages).
+EXPECTED_TITLES = {
+    "000_96f8b7fbf1408b61.txt": [
+        "坚守初心使命 赓续红色血脉 山西以高质量党建引领高质量发展—— 加强基层党建 夯实组织基础",
+        "感悟初心 勇挑重担 奋力前行",
+        "张连印—— 18年让荒山变青山",
+        "吴志花—— 用心服务社区居民",
+        "李国平—— 为创新尝试一次又一次",
+        "图①：大同市拒门堡村红色革命教育基地负责人张日升为前来参观的学生讲红色故事",
+    ],
+    "001_c7a968751aff1ca9.txt": [
+        "党旗在基层一线高高飘扬 高擎党旗书华章 后稷大地绘“兴”图 ——稷山以高质量党建引领乡村全面振兴工作侧记",
+        "新闻集锦 万荣县纪委监委 高质量监督推动移风易俗",
+        "平陆县委组织部 多点发力打造过硬组工队伍",
+        "6月25日,国家金融监督管理总局新绛监管支局临时党支部举办“唱响红色旋律 凝聚奋",
+        "帮妈妈卖早餐的小学生",
+    ],
+    "002_603c41d8e10dd6da.txt": [
+        "深度关注·党旗在基层一线高高飘扬 山西长治市压实各级党组织书记责任,推进乡村全面振兴见实效 强基固本促发展 产业铺就富民路",
+        "金台潮声 为基层减负 为实干撑腰",
+        "“我是党员,我在岗位” “用心做好每一件关乎群众利益的事”",
+        "山东东营经济技术开发区——党建赋能产业链",
+    ],
+    "003_d29847e9c32fafa7.txt": [
+        "微光成炬 初心如磐 “为小伙儿办好每一件事，充实且幸福！”",
+        "让乡土人才“破土飘香”",
+        "保障春耕灌溉",
+        "精准培训赋能 实战历练提能 大胆使用扩能 赤峰市打出持续提升干部能力“组合拳”",
+        "掠影 凉亭里的议事会",
+        "集体经济激活社区“造血”功能",
+        "北疆党旗红 银发力量为基层治理助力添彩",
+        "每周一学",
+        "培树“头雁” 锻造乡村振兴主力军",
+    ],
+    "004_ca51c94e7617778b.txt": [
+        "“四大高地”筑梦现代化 塞上绿都奋进新时代 抬高标杆 争先进位 建市三十五周年发展看朔州之党建篇",
+        "中共中央国务院关于深化产业工人队伍建设改革的意见 (2024年10月12日)",
+        "朔州市“推动绿电资源就地转化、助力产业低碳转型”工作专班会议召开 吴秀玲主持并讲话",
+        "集大原高铁应县西站建设加快推进",
+        "国道336朔州段改扩建工程项目—— 争分夺秒 建设再提速",
+    ],
+}
+
+
+@pytest.mark.parametrize("page", sorted(EXPECTED_TITLES))
+def test_seed_pages_give_the_expected_articles(page):
+    articles = parse_document((SEEDS / page).read_bytes(), page)
+    assert [a.title for a in articles] == EXPECTED_TITLES[page]
+    assert all(a.title not in ("", a.byline) and (not a.byline or a.byline not in a.title) for a in articles)
+
+
 def test_broken_sentence_is_rejoined():
     text = "标题一\n\n标题二\n\n本报记者 某某\n\n“这个小公园之前是垃圾堆，影响周围环境，\n\n大家对此很有意见。”居民说。\n"
     [article] = split_page(text, "x.txt", "x")
