@@ -11,6 +11,11 @@ headline-like blocks that is either two or more lines long or followed by a
 byline / `本报讯` lead. A lone short line inside an article is a sub-head and
 stays in that article. Broken sentences are re-joined when the first half
 ends in clause punctuation (`，`、`：`) or is a long block with no sentence end.
+Then layout patterns move the boundaries (`_segments`): a commentary whose
+headline and author are printed after its body, paragraphs printed above
+their headline (by lexical cohesion), and photo items and boxes printed at a
+story's end (split off when they share almost no rare words with it). Author
+lines without `本报记者` (`骆 驼`, `王文军 吴杰 侯兴`) are bylines.
 
 Nothing is dropped: an article's `text` holds every block that belongs to it,
 headline and byline included, so that the non-space characters of a file are
@@ -18,9 +23,9 @@ exactly the concatenation of its articles' texts (tests check this). Captions
 stay in the text; their spans are listed in `Article.captions`.
 
 Compromises: layout breaks that cut a line with no punctuation at all (a
-16-character column fragment looks like a sub-head) are not re-joined; text a
-page places before its headline (a scrambled layout) stays with the previous
-article. Both keep the text, only the grouping is imperfect.
+16-character column fragment looks like a sub-head) are not re-joined; a box
+or photo printed in the middle of a story stays in it (articles are
+contiguous text). Both keep the text, only the grouping is imperfect.
 """
 
 from __future__ import annotations
