@@ -313,8 +313,9 @@ def _segments(blocks: list[_Block]) -> list[_Segment]:
     starts = _article_starts(blocks)
     segments = [_Segment(a, b, a) for a, b in zip(starts, starts[1:] + [len(blocks)])]
     segments = _split_trailing_titles(blocks, segments)
-    _pull_leads_above_headlines(blocks, segments)
-    return _split_off_boxes_and_photos(blocks, segments)
+    weights = _bigram_weights(blocks)  # rarity of words on this page, for both cohesion rules
+    _pull_leads_above_headlines(blocks, segments, weights)
+    return _split_off_boxes_and_photos(blocks, segments, weights)
 
 
 _PHOTO_CREDIT = re.compile(r"摄\s*([(（][^)）]{1,12}[)）])?$|资料(图片|照片)[)）]?$")
@@ -325,11 +326,11 @@ _BOX_MAX_COHESION = 0.05  # a box shares (almost) no rare words with the story i
 _PHOTO_MAX_COHESION = 0.1  # nor does a photo item (a story's own photo names its people and places)
 
 
-def _split_off_boxes_and_photos(blocks: list[_Block], segments: list[_Segment]) -> list[_Segment]:
+def _split_off_boxes_and_photos(blocks: list[_Block], segments: list[_Segment],
+                                weights: dict[str, float]) -> list[_Segment]:
     """Items printed at the end of a story's blocks but not part of it: a photo item (a short
     headline or none, a caption, a photo credit "白燕荣 摄") and a box under a column label
     ("每周一学" and quotations). Split off when they share (almost) no rare words with the story."""
-    weights = _bigram_weights(blocks)
     out: list[_Segment] = []
     for seg in segments:
         body_from = seg.head
@@ -396,7 +397,7 @@ def _split_trailing_titles(blocks: list[_Block], segments: list[_Segment]) -> li
 _LEAD_MIN_GAIN = 0.05  # how much closer (cosine) a lead must be to the story below than to the one above
 
 
-def _pull_leads_above_headlines(blocks: list[_Block], segments: list[_Segment]) -> None:
+def _pull_leads_above_headlines(blocks: list[_Block], segments: list[_Segment], weights: dict[str, float]) -> None:
     """Paragraphs printed above a headline ("“手工三明治……来看一看。”" above "帮妈妈卖早餐的小学生")
     go with the story below when they share its words (names, places) more than the story above.
 
@@ -404,7 +405,6 @@ def _pull_leads_above_headlines(blocks: list[_Block], segments: list[_Segment]) 
     Only body blocks directly above a headline run that has a byline are considered, never across
     a headline, caption or byline.
     """
-    weights = _bigram_weights(blocks)
     for prev, seg in zip(segments, segments[1:]):
         if seg.tail is not None or not any(b.kind == "byline" for b in blocks[seg.head : seg.head + 6]):
             continue
@@ -712,9 +712,10 @@ def load_corpus(folder: str | Path, known: set[str] | frozenset[str] = frozenset
             ids win over those of files added since (see `id_stems`).
     """
     corpus = Corpus()
-    files = [p for p in corpus_files(folder) if p.suffix.lower() in SUPPORTED_SUFFIXES]
+    listed = corpus_files(folder)
+    files = [p for p in listed if p.suffix.lower() in SUPPORTED_SUFFIXES]
     corpus.skipped += [SkippedFile(p.name, f"unsupported file type {p.suffix or '(none)'}")
-                       for p in corpus_files(folder) if p.suffix.lower() not in SUPPORTED_SUFFIXES]
+                       for p in listed if p.suffix.lower() not in SUPPORTED_SUFFIXES]
     stems = id_stems([p.name for p in files], known)
     for path in files:
         name = path.name

@@ -275,17 +275,18 @@ def build_index(
         # files indexed before keep their article ids whatever was added since, and articles whose
         # boundaries a newer splitter did not change keep theirs
         corpus = load_corpus(corpus_dir, known=set(old["corpus_files"]) if old else frozenset())
+        old_data = None  # the previous index's data folder, checked once, for both uses below
         if old is not None:
-            corpus.articles = keep_ids(corpus.articles, _previous_articles(index_dir, old))
-        if not force and old is not None:
             with contextlib.suppress(IndexStateError, OSError):
-                verify_files(index_dir, old)
-                if (old["settings"] == config.build_settings() and old["corpus_files"] == corpus.file_hashes
-                        and old.get("splitter") == SPLITTER_VERSION):
-                    return BuildReport(
-                        str(index_dir), old["articles"], old["chunks"], 0, time.perf_counter() - t0,
-                        corpus.skipped, up_to_date=True, problems=corpus.problems,
-                    )
+                old_data = verify_files(index_dir, old)
+        if (not force and old_data is not None and old["settings"] == config.build_settings()
+                and old["corpus_files"] == corpus.file_hashes and old.get("splitter") == SPLITTER_VERSION):
+            return BuildReport(
+                str(index_dir), old["articles"], old["chunks"], 0, time.perf_counter() - t0,
+                corpus.skipped, up_to_date=True, problems=corpus.problems,
+            )
+        if old_data is not None:
+            corpus.articles = keep_ids(corpus.articles, _previous_articles(old_data))
         return _write_index(corpus, corpus_dir, index_dir, config, embedder, progress, t0, say, ray_address)
 
 
@@ -293,11 +294,10 @@ def _article(row: dict) -> Article:
     return Article(**{**row, "captions": tuple(map(tuple, row["captions"]))})
 
 
-def _previous_articles(index_dir: Path, manifest: dict) -> list[Article]:
-    """The articles of the index being replaced ([] when it cannot be read)."""
+def _previous_articles(data: Path) -> list[Article]:
+    """The articles of the (verified) data folder being replaced ([] when it cannot be read)."""
     try:
-        rows = _read_jsonl(verify_files(index_dir, manifest) / "articles.jsonl")
-        return [_article(row) for row in rows]
+        return [_article(row) for row in _read_jsonl(data / "articles.jsonl")]
     except (IndexStateError, OSError, ValueError, TypeError, KeyError):
         return []
 

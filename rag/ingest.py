@@ -89,11 +89,12 @@ def _add_locked(files, corpus: Path, index_dir, config, embedder, max_bytes: int
             config = Config.from_dict(read_manifest(index_dir)["settings"])
         except IndexStateError:
             config = Config()
+    existing = corpus_files(corpus)
     known: dict[str, str] = {}
-    for p in corpus_files(corpus):
+    for p in existing:
         with contextlib.suppress(OSError):  # an unreadable corpus file is the build's to report
             known[hashlib.sha256(p.read_bytes()).hexdigest()] = p.name
-    taken = {safe_stem(p.name) for p in corpus_files(corpus)}
+    taken = {safe_stem(p.name) for p in existing}
     report = AddReport()
     staged: list[tuple[Path, str, bytes]] = []
     for f in files:
