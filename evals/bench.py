@@ -53,22 +53,21 @@ def _throughput(fn, items, threads=2) -> float:
 
 
 def side_ours(corpus: str, gold_path: str) -> dict:
-    from rag import Config, Retriever, ask, build_index, load_embedder
-    from rag.embedding import encode_query
+    from rag import Config, Retriever, ask, build_index, load_encoder
 
     gold = load_gold(gold_path)
     questions = [g["question"] for g in gold]
-    model = load_embedder(Config().model)  # loaded outside the timings, as for the peer
-    encode_query(model, "预热")
+    model = load_encoder(Config().model)  # loaded outside the timings, as for the peer
+    model.encode_query(["预热"])
     with tempfile.TemporaryDirectory() as tmp:
         index = Path(tmp) / "index"
         t0 = time.perf_counter()
-        cold = build_index(corpus, index, Config(), embedder=model)
+        cold = build_index(corpus, index, Config(), encoder=model)
         cold_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        build_index(corpus, index, Config(), embedder=model, force=True)
+        build_index(corpus, index, Config(), encoder=model, force=True)
         warm_s = time.perf_counter() - t0
-        r = Retriever.load(index, embedder=model)
+        r = Retriever.load(index, encoder=model)
         ask("预热", retriever=r)
         out = {"side": "ours", "chunks": cold.chunks, "build_cold_s": cold_s, "build_warm_s": warm_s, "modes": {}}
         for mode in ("dense", "bm25", "hybrid"):
@@ -91,17 +90,15 @@ class _STEmbeddings:
     """LangChain `Embeddings` over the same SentenceTransformer (with e5 prompts)."""
 
     def __init__(self, model):
-        self.model = model
+        from rag.encoders import as_encoder
+
+        self.encoder = as_encoder(model)
 
     def embed_documents(self, texts):
-        from rag.embedding import encode_documents
-
-        return encode_documents(self.model, list(texts)).tolist()
+        return self.encoder.encode_documents(list(texts)).tolist()
 
     def embed_query(self, text):
-        from rag.embedding import encode_query
-
-        return encode_query(self.model, text).tolist()
+        return self.encoder.encode_query([text])[0].tolist()
 
 
 def side_peer(corpus: str, gold_path: str) -> dict:
@@ -109,8 +106,8 @@ def side_peer(corpus: str, gold_path: str) -> dict:
     from langchain_core.embeddings import Embeddings
 
     from rag import Config, load_embedder
-    from rag.chunking import chunk_articles
-    from rag.corpus import load_corpus
+    from rag.ingest.chunking import chunk_articles
+    from rag.ingest.corpus import load_corpus
 
     class STEmbeddings(_STEmbeddings, Embeddings):
         pass

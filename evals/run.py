@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from rag.metrics import answer_matches, citation_hits, evidence_rank, hit_at, median, mrr_at, ndcg_at, percentile
+from rag.text import has_cjk
 
 from .common import EvalError, ensure_index, load_gold, markdown_table, progress, run_main, table
 
@@ -58,7 +59,7 @@ def evaluate(gold: list[dict], retriever, mode: str, k: int, generator=None) -> 
                            "hit": bool(answerable and citation_hits(c.quote, g["evidence"]))} for c in a.citations],
             "answerer": a.answerer,
             "kind": a.kind,
-            "english": not any("\u4e00" <= ch <= "\u9fff" for ch in g["question"]),
+            "english": not has_cjk(g["question"]),
             "notices": list(a.notices),
             "search_ms": round(search_ms, 2),
             "ask_ms": round(ask_ms, 2),
@@ -173,7 +174,7 @@ def write_report(results: list[dict], out_dir: Path, meta: dict) -> Path:
     plt.close(fig)
 
     header, rows = summary_rows(results)
-    lines = [f"# Gold-set evaluation\n", f"`{meta['command']}`\n",
+    lines = ["# Gold-set evaluation\n", f"`{meta['command']}`\n",
              f"Gold file `{meta['gold']}`: {results[0]['summary']['answerable']} answerable, "
              f"{results[0]['summary']['unanswerable']} unanswerable questions; model `{meta['model']}`, "
              f"answerer `{meta['answerer']}`, k={meta['k']}; {meta['created']}.\n",

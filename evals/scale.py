@@ -53,7 +53,7 @@ def _dir_size(path: Path) -> int:
 def measure_one(store: str, n: int) -> dict:
     import faiss
 
-    from rag.store import FaissStore, MilvusStore
+    from rag.index.store import FaissStore, MilvusStore
 
     vectors = synthetic(n)
     # Milvus Lite answers a query in ~0.3 s per 10k vectors here: fewer queries keep the run bounded

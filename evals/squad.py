@@ -19,13 +19,13 @@ the CC BY-SA 4.0 attribution beside it.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import sys
 import time
 from pathlib import Path
 
+from rag.files import sha256_file
 from rag.metrics import cmrc_em, cmrc_f1, median, percentile
 
 from .common import EvalError, ensure_index, markdown_table, progress, run_main, table
@@ -148,16 +148,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit is not None and args.limit <= 0:
         raise EvalError("--limit must be a positive number")
     if args.split == "validation":
-        from rag.qa_data import validation_squad
+        from rag.reader.training.data import validation_squad
 
-        subset = Path("evals/.cache") / f"validation-{hashlib.sha256(data_path.read_bytes()).hexdigest()[:10]}.json"
+        subset = Path("evals/.cache") / f"validation-{sha256_file(data_path)[:10]}.json"
         subset.parent.mkdir(parents=True, exist_ok=True)
         subset.write_text(json.dumps(validation_squad(data_path), ensure_ascii=False), encoding="utf-8")
         if (data_path.parent / "LICENCE").exists():
             shutil.copy(data_path.parent / "LICENCE", subset.parent / "LICENCE")
         data_path = subset
     contexts, questions = load_squad(data_path, args.limit)
-    tag = hashlib.sha256(data_path.read_bytes()).hexdigest()[:10] + (f"-{args.limit}" if args.limit else "")
+    tag = sha256_file(data_path)[:10] + (f"-{args.limit}" if args.limit else "")
     workdir = Path(args.workdir or f"evals/.cache/squad-{tag}")
     corpus = write_corpus(contexts, data_path, workdir)
     t0 = time.perf_counter()

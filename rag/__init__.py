@@ -3,7 +3,11 @@
 Public API (everything else is internal)::
 
     from rag import Config, build_index, add_files, Retriever, Hit, ask, ask_stream, Answer, Citation
-    from rag import load_embedder, load_reader, load_generator, RagError
+    from rag import Encoder, load_encoder, load_embedder, load_reader, load_generator, RagError
+
+The package follows the pipeline, imports flowing one way:
+ingest -> index -> retrieval -> reader -> answer -> web (encoders under
+index, retrieval and reader; `text`, `errors`, `files`, `config` under all).
 
 Every error the library raises on purpose is a `RagError` (one sentence with
 the fix); the subclasses say which layer: `CorpusError`, `IndexStateError`
@@ -19,17 +23,19 @@ from importlib import import_module
 
 _WHERE = {
     "Config": "config",
-    "build_index": "index",
-    "add_files": "ingest",
-    "Retriever": "retriever",
-    "Hit": "retriever",
-    "ask": "answer",
-    "ask_stream": "answer",
-    "Answer": "answer",
-    "Citation": "answer",
-    "load_embedder": "embedding",
-    "load_reader": "reader",
-    "load_generator": "generate",
+    "build_index": "index.build",
+    "add_files": "index.add",
+    "Retriever": "retrieval.retriever",
+    "Hit": "retrieval.retriever",
+    "ask": "answer.pipeline",
+    "ask_stream": "answer.pipeline",
+    "Answer": "answer.types",
+    "Citation": "answer.types",
+    "Encoder": "encoders.base",
+    "load_encoder": "encoders",
+    "load_embedder": "encoders.st",
+    "load_reader": "reader.reader",
+    "load_generator": "answer.generate",
     **{name: "errors" for name in ("RagError", "ConfigError", "QueryError", "CorpusError", "ModelLoadError",
                                     "ReaderError", "IndexStateError", "IndexMissingError", "IndexCorruptError",
                                     "StaleIndexError", "BuildLockedError")},

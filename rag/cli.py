@@ -12,8 +12,8 @@ import logging
 import os
 import sys
 
-from .config import MODES, Config
-from .errors import ConfigError
+from rag.config import MODES, Config
+from rag.errors import ConfigError
 
 EXIT_USAGE = 2
 EXIT_FAIL = 1
@@ -68,7 +68,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--recalibrate", action="store_true",
                    help="only re-evaluate the reader in --out on the validation split and store its threshold")
     t.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this many minutes")
-    from .train_reader import DEFAULTS
+    from rag.reader.training.train import DEFAULTS
 
     for name, value in DEFAULTS.items():
         t.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
@@ -88,9 +88,9 @@ def _build_config(args) -> Config:
 
 
 def _load_retriever(args):
-    from .retriever import Retriever
+    from rag.retrieval import Retriever
 
-    from .retriever import checked_k, clean_query
+    from rag.retrieval import checked_k, clean_query
 
     clean_query(args.query)  # a bad question is reported before the slower index checks
     checked_k(args.k)
@@ -100,7 +100,7 @@ def _load_retriever(args):
 
 
 def cmd_build(args) -> int:
-    from .index import build_index
+    from rag.index import build_index
 
     report = build_index(args.corpus, args.index, _build_config(args), progress=sys.stderr.isatty(), force=args.force,
                          ray_address=args.ray)
@@ -133,29 +133,52 @@ def cmd_search(args) -> int:
 
 
 def cmd_ask(args) -> int:
-    from .answer import ask
+    from rag.answer import ask
 
     r = _load_retriever(args)
     generator = None
     if args.answerer == "generative":
-        from .generate import load_generator
+        from rag.answer.generate import load_generator
 
         generator = load_generator(args.generator)
     answer = ask(args.query, retriever=r, k=args.k, mode=args.mode, generator=generator)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
-    print(answer.text)
-    if answer.citations:
-        print()
-        for c in answer.citations:
-            print(f"[{c.n}] {c.title} ({c.source}, {c.doc_id} {c.start}–{c.end})")
-            print(f"    {c.quote}")
+    print(answer_text(answer))
     return 0
 
 
+def answer_text(answer) -> str:
+    """An `Answer` as plain text for the terminal: the answer, notices, then the sources."""
+    from rag.answer.messages import (ANSWER_LABEL, DISAGREE, NOT_FOUND, NOT_FOUND_REASON, POSSIBLY_RELATED,
+                                     RELATED_PASSAGES, SOURCES, notice_text)
+    from rag.answer.instructions import without_instructions
+    from rag.text import snippet
+
+    lines = [f"（{notice_text(n, n=answer.removed_sentences)}）" for n in answer.notices]
+    if answer.abstained:
+        lines.append(f"{NOT_FOUND}：{NOT_FOUND_REASON}")
+        if answer.hits:
+            lines.append(f"{POSSIBLY_RELATED}:")
+            lines += [f"- {h.title}（{h.source}）：{snippet(without_instructions(h.text))}"
+                      for h in answer.hits[:RELATED_PASSAGES]]
+        return "\n".join(lines)
+    if answer.kind == "conflict":
+        lines.append(f"{DISAGREE}：" + " / ".join(f"{p.short_answer}[{p.citation}]" for p in answer.parts))
+    elif answer.short_answer:
+        lines.append(f"{ANSWER_LABEL}：{answer.short_answer}")
+    lines.append(answer.text)
+    if answer.citations:
+        lines += ["", f"{SOURCES}:"]
+        for c in answer.citations:
+            lines.append(f"[{c.n}] {c.title} ({c.source}, {c.doc_id} {c.start}–{c.end})")
+            lines.append(f"    {c.quote}")
+    return "\n".join(lines)
+
+
 def cmd_add(args) -> int:
-    from .ingest import add_files
+    from rag.index import add_files
 
     report = add_files(args.files, corpus_dir=args.corpus, index_dir=args.index)
     for line in report.lines():
@@ -166,14 +189,14 @@ def cmd_add(args) -> int:
 def cmd_train_reader(args) -> int:
     from pathlib import Path
 
-    from .train_reader import DEFAULTS, train
+    from rag.reader.training.train import DEFAULTS, train
 
     bench = Path(args.bench)
     if not (bench / "cmrc2018" / "cmrc2018_dev.json").is_file() or not (bench / "drcd").is_dir():
         raise ConfigError(f"{bench} does not hold cmrc2018/cmrc2018_dev.json and drcd/: pass --bench")
     settings = {name: getattr(args, name) for name in DEFAULTS}
     if args.recalibrate:
-        from .train_reader import recalibrate
+        from rag.reader.training.train import recalibrate
 
         print(json.dumps(recalibrate(bench, Path(args.out), args.seed)["validation"], ensure_ascii=False))
         return 0
@@ -189,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from .errors import RagError
+    from rag.errors import RagError
 
     try:
         return {"build": cmd_build, "search": cmd_search, "ask": cmd_ask, "add": cmd_add,

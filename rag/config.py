@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-from .errors import ConfigError
+from rag.errors import ConfigError
 
 MODES = ("hybrid", "dense", "bm25")
 
@@ -41,9 +41,7 @@ class Config:
             raise ConfigError("index_type must be 'flat' or 'hnsw'")
         if self.bm25_tokenizer not in ("jieba", "bigram"):
             raise ConfigError("bm25_tokenizer must be 'jieba' or 'bigram'")
-        from .store import parse_store
-
-        parse_store(self.store)  # raises ValueError for an unknown store
+        parse_store(self.store)  # raises ConfigError for an unknown store
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}")
         if self.k <= 0:
@@ -64,3 +62,21 @@ class Config:
 
     def with_(self, **changes) -> "Config":
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def parse_store(spec: str) -> dict:
+    """{"kind": "faiss"} or {"kind": "milvus", "uri": ...} from a --store value."""
+    spec = (spec or "faiss").strip()
+    if spec == "faiss":
+        return {"kind": "faiss"}
+    if spec == "milvus-lite":
+        return {"kind": "milvus", "uri": "milvus.db"}  # inside the index folder
+    if spec.startswith("milvus-lite:"):
+        return {"kind": "milvus", "uri": spec[len("milvus-lite:"):]}
+    if spec.endswith(".db"):
+        return {"kind": "milvus", "uri": spec}
+    if spec.startswith("milvus://"):
+        return {"kind": "milvus", "uri": "http://" + spec[len("milvus://"):]}
+    if spec.startswith(("http://", "https://")):
+        return {"kind": "milvus", "uri": spec}
+    raise ConfigError(f"unknown vector store {spec!r}: use faiss, milvus://HOST:PORT, or a Milvus Lite file path ending in .db")

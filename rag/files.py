@@ -1,4 +1,4 @@
-"""Writing files so that a reader or a crash never sees half of one.
+"""Files: writing them so that a reader or a crash never sees half of one, and hashing them.
 
 `atomic_write` writes a temporary file beside the target, flushes it to the
 disk (fsync), renames it over the target (atomic on POSIX) and syncs the
@@ -9,6 +9,7 @@ goes through it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from pathlib import Path
@@ -50,3 +51,17 @@ def atomic_write(path: str | Path, data: bytes | str) -> Path:
         tmp.unlink(missing_ok=True)
     fsync_folder(path.parent)
     return path
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex SHA-256 of `data`: the one hash of corpus files, index files and model weights."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks (model weights are tens of MB)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -12,7 +12,7 @@ import math
 import statistics
 import unicodedata
 
-from .text import squash
+from rag.text import squash
 
 
 def evidence_rank(passages: list[str], evidence: str) -> int | None:

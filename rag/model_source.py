@@ -14,7 +14,7 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .errors import ModelLoadError
+from rag.errors import ModelLoadError
 
 
 def looks_like_local_path(name: str) -> bool:

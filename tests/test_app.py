@@ -1,7 +1,8 @@
 """The chat app as users meet it: a real server process, a real browser, real clients."""
 
-import json
+import os
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -70,7 +71,7 @@ def _launch(p):
 
 
 def _ask_in_browser(page, question: str) -> str:
-    box = page.locator('textarea[data-testid="textbox"]')
+    box = page.locator('#question textarea')
     box.fill(question)
     box.press("Enter")
     page.wait_for_timeout(300)
@@ -95,7 +96,7 @@ def test_browser_chat_citation_and_article_page(app_url, gold):
         dialogs = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.goto(app_url)
-        page.wait_for_selector('textarea[data-testid="textbox"]', timeout=60000)
+        page.wait_for_selector('#question textarea', timeout=60000)
         text = _ask_in_browser(page, q["question"])
         assert "8眼" in text and "来源" in text
         assert "8眼机井" in page.locator('[data-testid="bot"] mark').last.inner_text()  # quote highlighted in its passage
@@ -157,11 +158,12 @@ def test_twenty_parallel_questions_through_gradio_client(app_url, gold):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # the hang guard; the figures printed below are the benchmark
 def test_fifty_concurrent_questions_under_load(app_url, gold):
     """Load: 50 questions at once on loopback, bounded in count and time; all answered right."""
     answerable = [g["question"] for g in gold if g["answers"]]
     lat, wall = _answer_all_at_once(app_url, (answerable * 2)[:50])
-    assert len(lat) == 50 and wall < 300  # a hang guard only; the figures printed below are the benchmark
+    assert len(lat) == 50
     print(f"\n50 concurrent: 50/50 answered; median {statistics.median(lat):.2f} s, p95 {lat[int(0.95 * len(lat)) - 1]:.2f} s, wall {wall:.2f} s")
 
 
@@ -207,7 +209,7 @@ def test_each_answer_kind_in_the_browser(kinds_url, kind):
         browser = _launch(p)
         page = browser.new_page(viewport={"width": 1100, "height": 1000})
         page.goto(kinds_url)
-        page.wait_for_selector('textarea[data-testid="textbox"]', timeout=60000)
+        page.wait_for_selector('#question textarea', timeout=60000)
         text = _ask_in_browser(page, question)
         bot = page.locator('[data-testid="bot"]').last
         for s in must_show:
@@ -239,7 +241,7 @@ def test_user_message_is_shown_as_text_and_settings_are_honest(kinds_url):
         requests = []
         page.on("request", lambda r: requests.append(r.url))
         page.goto(kinds_url)
-        box = page.wait_for_selector('textarea[data-testid="textbox"]', timeout=60000)
+        box = page.wait_for_selector('#question textarea', timeout=60000)
         assert "输入问题" in box.get_attribute("placeholder")
         question = "桃花溪村<img src=x onerror=alert(1)>有几座桥？**粗体**"
         _ask_in_browser(page, question)
@@ -271,6 +273,8 @@ def test_api_errors_are_not_answers(kinds_url):
         client.predict("桃花溪村有几座桥？", 0, "hybrid", api_name="/ask")
     with pytest.raises(Exception, match="问题为空|empty"):
         client.predict("   ", api_name="/ask")
+    with pytest.raises(Exception, match="问题为空|empty"):  # the chat endpoint raises too, not a chat message
+        client.predict("   ", api_name="/chat")
 
 
 @pytest.mark.browser
@@ -308,3 +312,39 @@ def test_first_build_shows_progress_and_the_api_answers_with_an_error(tmp_path):
             page.wait_for_function("() => document.querySelector('#status').innerText.includes('就绪')",
                                    timeout=180000)
             browser.close()
+
+
+def _readme_blocks(lang: str) -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return re.findall(rf"```{lang}\n(.*?)```", text, flags=re.S)
+
+
+def test_readme_examples_run_and_print_what_they_say(app_url, seed_index):
+    """Every Python example of the README, as a user would paste it: the gradio_client one against a
+    running app over the seeds, the library one in a folder holding the seed index as `index`."""
+    blocks = _readme_blocks("python")
+    client_block = next(b for b in blocks if "gradio_client" in b)
+    library_block = next(b for b in blocks if "Retriever.load" in b)
+    code = client_block.replace("http://127.0.0.1:7860/", app_url + "/")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "姚欣" in out.stdout and "[\\[1\\]](/article/" in out.stdout  # Markdown, as in the chat
+    out = subprocess.run([sys.executable, "-c", library_block], cwd=seed_index.parent, capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    printed = re.search(r"^print\(.*\)\s+#\s*(.+)$", library_block, flags=re.M).group(1).strip()
+    assert out.stdout.strip().splitlines()[-1] == printed
+
+
+def test_readme_command_line_examples_run(seed_index):
+    """The README's `rag search` / `rag ask` lines, on the seed index (exit 0, the answer printed)."""
+    lines = [line for block in _readme_blocks("bash") for line in block.splitlines()
+             if line.startswith(".venv/bin/python -m rag ") and (" search " in line or " ask " in line)
+             and "--answerer generative" not in line]
+    assert len(lines) >= 4
+    for line in lines:
+        args = shlex.split(line.split("#")[0])[3:]
+        out = subprocess.run([sys.executable, "-m", "rag", *args, "--index", "index", "--corpus", "corpus"],
+                             cwd=seed_index.parent, capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert out.returncode == 0 and out.stdout.strip(), (line, out.stderr)

@@ -1,5 +1,5 @@
-from rag.chunking import chunk_articles
-from rag.corpus import load_corpus
+from rag.ingest.chunking import chunk_articles
+from rag.ingest.corpus import load_corpus
 
 from .conftest import SEEDS
 

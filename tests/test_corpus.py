@@ -3,7 +3,11 @@ import re
 
 import pytest
 
-from rag.corpus import CorpusError, decode_bytes, load_corpus, parse_document, split_page
+from rag.errors import CorpusError
+from rag.ingest.corpus import load_corpus
+from rag.ingest.decode import decode_bytes
+from rag.ingest.formats import parse_document
+from rag.ingest.layout import split_page
 
 from .conftest import SEEDS
 
@@ -114,7 +118,8 @@ def test_a_storys_own_subheads_and_photo_stay_with_it():
 
 
 def test_ids_of_unchanged_articles_survive_a_new_split():
-    from rag.corpus import Article, keep_ids
+    from rag.ingest.article import Article
+    from rag.ingest.corpus import keep_ids
 
     old = [Article("p-00", "p.txt", "甲", "甲文"), Article("p-01", "p.txt", "乙", "乙文一\n\n乙文二\n\n丙文"),
            Article("p-02", "p.txt", "丁", "丁文")]
@@ -225,3 +230,28 @@ def test_bad_jsonl_and_missing_folder_are_clear_errors(tmp_path):
         load_corpus(tmp_path / "nope")
     with pytest.raises(CorpusError, match="no readable articles"):
         load_corpus(tmp_path)
+
+
+def test_headline_and_byline_are_offsets_in_the_text():
+    """A two-line headline and a byline: their blocks are listed as offsets; body sentences are not."""
+    page = ("前一篇的标题\n\n本报记者 某某\n\n前一篇的正文。\n\n"
+            "石门村修通了致富路\n\n十公里山路三年建成\n\n本报记者 王小川\n\n石门村的新路全长10公里。村民出行方便了。\n")
+    _, article = split_page(page, "p.txt", "p")
+    heads = [article.text[a:b] for a, b in article.headline_spans]
+    bylines = [article.text[a:b] for a, b in article.byline_spans]
+    assert heads == ["石门村修通了致富路", "十公里山路三年建成"]
+    assert bylines == ["本报记者 王小川"]
+    assert article.title == "石门村修通了致富路 十公里山路三年建成"
+    body = article.text.index("石门村的新路")
+    assert article.in_label(article.text.index("十公里")) and article.in_label(article.text.index("王小川"))
+    assert not article.in_label(body)
+
+
+def test_a_commentary_titled_after_its_body_has_its_label_offsets():
+    page = ("水库建设提速\n\n本报记者 张三\n\n水库今年完工。\n\n河畔评论\n\n减负不是减责任，而是让干部把精力用在实处。\n\n"
+            "减负要减到实处\n\n钱明\n\n下一篇的标题\n\n本报记者 李四\n\n下一篇的正文。\n")
+    articles = split_page(page, "p.txt", "p")
+    comment = next(a for a in articles if a.text.startswith("河畔评论"))
+    labels = [comment.text[a:b] for a, b in (*comment.headline_spans, *comment.byline_spans)]
+    assert "减负要减到实处" in labels and "钱明" in labels
+    assert not comment.in_label(comment.text.index("减负不是减责任"))

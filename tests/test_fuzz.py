@@ -6,8 +6,11 @@ import re
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from rag.chunking import chunk_article
-from rag.corpus import CorpusError, decode_bytes, parse_document, split_page
+from rag.ingest.chunking import chunk_article
+from rag.errors import CorpusError
+from rag.ingest.decode import decode_bytes
+from rag.ingest.formats import parse_document
+from rag.ingest.layout import split_page
 
 CJK = st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5)
 PUNCT = st.sampled_from(list("。，、：；！？“”（）《》—…0123456789 #□"))

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from rag import Retriever, ask
-from rag.index import read_manifest
+from rag.index.manifest import read_manifest
 
 from .conftest import ROOT, SEEDS
 
@@ -100,23 +100,22 @@ BAD_QUESTIONS = [
 
 
 @pytest.mark.parametrize("question", BAD_QUESTIONS, ids=range(len(BAD_QUESTIONS)))
+@pytest.mark.timeout(60)  # a hang guard (a question runs in ~0.3 s)
 def test_bad_questions_get_an_answer_or_a_clear_message(retriever, question):
-    start = time.monotonic()
     try:
         a = ask(question, retriever=retriever)
     except ValueError as e:
         assert "(the question" in str(e)  # one readable sentence, in Chinese and English
     else:
-        assert a.text
+        assert a.text or a.abstained
         for c in a.citations:
             assert retriever.article(c.doc_id).text[c.start : c.end] == c.quote
         if len(question) > 2000:
-            assert any("问题过长" in n for n in a.notices)
-    assert time.monotonic() - start < 60  # a hang guard (a question runs in ~0.3 s)
+            assert "question_cut" in a.notices
 
 
 def test_html_looking_question_is_not_markup_in_the_chat(retriever):
-    from rag.web import answer_markdown
+    from rag.web.render import answer_markdown
 
     a = ask("<script>alert(1)</script>吉家庄村的书记是谁", retriever=retriever)
     md = answer_markdown(a)
@@ -125,7 +124,7 @@ def test_html_looking_question_is_not_markup_in_the_chat(retriever):
 
 def test_host_warning():
     sys.path.insert(0, str(ROOT))
-    from app import host_warning
+    from rag.web.security import host_warning
 
     assert host_warning("127.0.0.1", None) is None
     assert host_warning("0.0.0.0", "u:p") is None

@@ -21,7 +21,9 @@ import pytest
 from rag import ask, build_index, Retriever
 from rag.errors import (BuildLockedError, CorpusError, IndexCorruptError, ModelLoadError, QueryError, RagError,
                         StaleIndexError)
-from rag.index import MANIFEST, build_lock, load_index, read_manifest
+from rag.index.load import load_index
+from rag.index.lock import build_lock
+from rag.index.manifest import FORMAT, MANIFEST, read_manifest
 
 from .conftest import ROOT
 from .helpers.articles import ARTICLES, write_articles
@@ -244,8 +246,8 @@ def test_a_cached_vector_of_the_wrong_size_is_embedded_again(workdir):
 @pytest.mark.parametrize("manifest", [
     [],
     "just a string",
-    {"format": "rag-index v1"},
-    "drop:data", "drop:checksums", "drop:settings", "empty:checksums", "escape:data",
+    {"format": FORMAT},  # this version's format, nothing else
+    "drop:data", "drop:checksums", "drop:settings", "drop:encoder", "empty:checksums", "escape:data",
 ])
 def test_malformed_manifests_are_one_sentence(workdir, manifest):
     index, corpus = workdir / "index", workdir / "corpus"
@@ -285,14 +287,13 @@ def test_a_file_missing_from_the_checksums_is_refused(workdir):
 # ------------------------------------------------------------ 6. conversation history
 
 
+@pytest.mark.timeout(30)  # unbounded, this took minutes
 def test_history_is_bounded_in_turns_characters_and_depth():
-    from rag.conversation import MAX_TURN_CHARS, MAX_TURNS, resolve_followup, turns
+    from rag.answer.conversation import MAX_TURN_CHARS, MAX_TURNS, resolve_followup, turns
 
     huge = "桃花溪村" * 250_000  # 1 M characters
     history = [{"role": "user", "content": huge}, {"role": "assistant", "content": huge}] * 50
-    start = time.monotonic()
-    assert resolve_followup("他原来在哪个单位工作？", history)
-    assert time.monotonic() - start < 30  # a hang guard: unbounded, this took minutes
+    assert resolve_followup("他原来在哪个单位工作？", history)  # bounded: the timeout below guards it
     got = turns(history)
     assert len(got) <= MAX_TURNS and all(len(t) <= MAX_TURN_CHARS for _, t in got)
     nested: list = ["王春花"]
@@ -308,8 +309,8 @@ def test_history_is_bounded_in_turns_characters_and_depth():
 def test_a_missing_local_model_path_fails_at_once_without_network(monkeypatch, tmp_path):
     import socket
 
-    from rag.embedding import load_embedder
-    from rag.generate import load_generator
+    from rag.encoders.st import load_embedder
+    from rag.answer.generate import load_generator
 
     def no_network(*args, **kwargs):
         raise AssertionError("a network connection was attempted")
@@ -332,7 +333,7 @@ def test_a_missing_local_model_path_fails_at_once_without_network(monkeypatch, t
 
 @pytest.mark.parametrize("codec", ["utf-16", "utf-16-be", "utf-32"])
 def test_utf16_and_utf32_files_with_a_bom_are_read(tmp_path, codec):
-    from rag.corpus import load_corpus
+    from rag.ingest.corpus import load_corpus
 
     text = ARTICLES["taohua.txt"]
     data = text.encode(codec)
@@ -345,7 +346,7 @@ def test_utf16_and_utf32_files_with_a_bom_are_read(tmp_path, codec):
 
 def test_jsonl_bad_lines_are_reported_and_good_lines_kept(tmp_path):
     from rag import add_files
-    from rag.corpus import load_corpus
+    from rag.ingest.corpus import load_corpus
 
     rows = [json.dumps({"title": "一", "text": "第一篇文章的正文。"}, ensure_ascii=False), "{not json",
             json.dumps({"title": "三"}), json.dumps({"title": "四", "text": "第四篇文章的正文。"}, ensure_ascii=False)]
@@ -369,7 +370,7 @@ def test_an_unreadable_file_is_skipped_with_its_reason(workdir, monkeypatch):
         return real_read(self)
 
     monkeypatch.setattr(Path, "read_bytes", read_bytes)
-    monkeypatch.setattr("rag.index._sha256", lambda p: (_ for _ in ()).throw(PermissionError(13, "denied"))
+    monkeypatch.setattr("rag.index.manifest.sha256_file", lambda p: (_ for _ in ()).throw(PermissionError(13, "denied"))
                         if Path(p).name == "qinghe.txt" else __import__("hashlib").sha256(real_read(Path(p))).hexdigest())
     report = build_index(corpus, index)
     assert [s.source for s in report.skipped] == ["qinghe.txt"] and "denied" in report.skipped[0].reason
@@ -469,7 +470,7 @@ PLANTED = [
 
 
 def test_reworded_instructions_are_recognised_and_news_sentences_are_not():
-    from rag.extract import INJECTION
+    from rag.answer.instructions import INJECTION
 
     for sentence in PLANTED:
         assert INJECTION.search(sentence), sentence
@@ -482,14 +483,14 @@ def test_reworded_instructions_are_recognised_and_news_sentences_are_not():
 @pytest.mark.parametrize("planted", PLANTED)
 def test_planted_instructions_are_never_quoted_by_either_answerer(tmp_path, planted, minilm):
     from rag import Config
-    from rag.grounding import check_sentence
-    from rag.retriever import Hit
+    from rag.answer.grounding import check_sentence
+    from rag.retrieval import Hit
 
     text = f"桃花溪村修桥记\n\n本报记者 陈明\n\n{planted}桃花溪村党支部书记王春花带领村民修路架桥。\n"
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "a.txt").write_text(text, encoding="utf-8")
-    build_index(tmp_path / "c", tmp_path / "i", Config(model="minilm-test"), embedder=minilm)
-    r = Retriever.load(tmp_path / "i", embedder=minilm)
+    build_index(tmp_path / "c", tmp_path / "i", Config(model="minilm-test"), encoder=minilm)
+    r = Retriever.load(tmp_path / "i", encoder=minilm)
     a = ask("桃花溪村修建了多少座桥？", retriever=r)
     assert "42" not in a.text and all("42" not in c.quote for c in a.citations)
     hit = Hit(1, 1.0, "a-00-000", "a-00", "a.txt", "桃花溪村修桥记", text, 0, len(text))

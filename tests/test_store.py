@@ -3,7 +3,7 @@
 import pytest
 
 from rag import Config, Retriever, build_index
-from rag.store import parse_store
+from rag.config import parse_store
 from rag.text import squash
 
 pytest.importorskip("pymilvus")
@@ -28,7 +28,7 @@ def test_milvus_lite_matches_faiss_on_the_gold_set(seed_index, tmp_path, retriev
     shutil.copy(tmp_path / "embeddings.sqlite", index / "embeddings.sqlite")  # reuse the vectors: same model
     report = build_index(corpus, index, Config(store="milvus-lite"))
     assert report.embedded == 0
-    milvus = Retriever.load(index, corpus_dir=corpus, embedder=retriever.embedder)
+    milvus = Retriever.load(index, corpus_dir=corpus, encoder=retriever.encoder)
     assert milvus.index.manifest["store"]["kind"] == "milvus"
     for g in gold:
         for mode in ("dense", "hybrid"):
@@ -38,7 +38,7 @@ def test_milvus_lite_matches_faiss_on_the_gold_set(seed_index, tmp_path, retriev
     # a rebuild switches collections and drops the old one
     old = milvus.index.manifest["store"]["collection"]
     build_index(corpus, index, Config(store="milvus-lite"), force=True)
-    again = Retriever.load(index, corpus_dir=corpus, embedder=retriever.embedder)
+    again = Retriever.load(index, corpus_dir=corpus, encoder=retriever.encoder)
     assert again.index.manifest["store"]["collection"] != old
     assert old not in again.index.store.client.list_collections()
     assert any(squash("姚欣") in squash(h.text) for h in again.search("吉家庄村的第一书记是谁？", k=3))

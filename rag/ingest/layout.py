@@ -1,4 +1,4 @@
-"""Corpus loading: files on disk -> `Article` records.
+"""Page layout: one newspaper page -> its articles (headline, byline, captions).
 
 A seed file is a whole newspaper page: a page banner, several articles, each
 opened by a block of short headline lines and often a byline, with sub-heads,
@@ -30,26 +30,17 @@ contiguous text). Both keep the text, only the grouping is imperfect.
 
 from __future__ import annotations
 
-import hashlib
-import html
-import html.parser
-import json
-import logging
+import math
 import re
 import unicodedata
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass
 
-from .errors import CorpusError
+from rag.ingest.article import Article
+from rag.text import CJK_CHARS, cjk_bigrams
 
-log = logging.getLogger(__name__)
-
-SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".jsonl")
-# Raised whenever a change here can move an article's boundaries, title or byline: an index
 # records the version it was built with and is rebuilt (cheaply: unchanged passages come from
 # the embedding cache) when it differs, so users never keep titles from an older splitter.
-SPLITTER_VERSION = 3
-MAX_FILE_BYTES = 50 * 1024 * 1024  # one news page is ~20 kB; refuse obvious mistakes
+SPLITTER_VERSION = 4  # 4: headline and byline offsets on every article
 
 _SENTENCE_END = "。！？!?…"
 _CLAUSE_END = "，,、：:；;"
@@ -60,7 +51,7 @@ _LONG_BLOCK = 40  # a block this long without a sentence end is body text
 _BYLINE = re.compile(
     r"^[□■◇◆]?\s*(本报记者|本报通讯员|记者|通讯员|特约记者|本报特约|新华社记者)"
 )
-_LEAD = re.compile(r"^(本报讯|本报[\u4e00-\u9fff]{1,4}电|新华社[\u4e00-\u9fff]{1,4}电|据.{1,12}报道)")
+_LEAD = re.compile(rf"^(本报讯|本报[{CJK_CHARS}]{{1,4}}电|新华社[{CJK_CHARS}]{{1,4}}电|据.{{1,12}}报道)")
 _CAPTION = re.compile(
     r"^(图[①-⑳\d一二三四五六七八九十]*\s*[:：]|[上下左右]+图\s*[:：]|左下图|右下图)"
     r"|([(（]\s*资料(照片|图片)\s*[)）]|资料图片|\s摄)$"
@@ -79,8 +70,8 @@ _SURNAMES = set(
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢"
     "姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤骆邢"
 )
-_SPACED_NAME = re.compile(r"^[\u4e00-\u9fff](?:\s+[\u4e00-\u9fff]){1,2}$")
-_NAME_WORD = re.compile(r"^[\u4e00-\u9fff]{2,3}$")
+_SPACED_NAME = re.compile(rf"^[{CJK_CHARS}](?:\s+[{CJK_CHARS}]){{1,2}}$")
+_NAME_WORD = re.compile(rf"^[{CJK_CHARS}]{{2,3}}$")
 
 
 _COLUMN_LABEL_MAX = 6  # "金台潮声", "每周一学", "掠影": a column's name printed above its text
@@ -96,99 +87,6 @@ def _is_name_line(line: str) -> bool:
         return line[0] in _SURNAMES
     words = line.split()
     return len(words) >= 2 and all(_NAME_WORD.match(w) and w[0] in _SURNAMES for w in words)
-
-
-@dataclass(frozen=True)
-class Article:
-    """One article: its text with headline and byline, and where it came from."""
-
-    doc_id: str
-    source: str
-    title: str
-    text: str
-    byline: str = ""
-    url: str = ""
-    date: str = ""
-    captions: tuple[tuple[int, int], ...] = ()
-
-
-@dataclass(frozen=True)
-class SkippedFile:
-    source: str
-    reason: str
-
-
-@dataclass
-class Corpus:
-    """The articles of a folder, the files skipped with reasons, and file hashes."""
-
-    articles: list[Article] = field(default_factory=list)
-    skipped: list[SkippedFile] = field(default_factory=list)
-    file_hashes: dict[str, str] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)  # parts left out of files that were read
-
-
-# ---------------------------------------------------------------- decoding
-
-
-_BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
-         (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))  # UTF-32 first: its LE BOM starts like UTF-16's
-
-
-def decode_bytes(data: bytes, source: str = "<bytes>") -> tuple[str, str]:
-    """Decode a file's bytes as UTF-8 or a Chinese legacy encoding.
-
-    Returns:
-        (text, encoding name).
-    Raises:
-        CorpusError: binary data or an encoding we cannot identify.
-    """
-    for bom, codec in _BOMS:  # UTF-16/32 files (Windows "Unicode") have NUL bytes but are text
-        if data.startswith(bom):
-            try:
-                return data[len(bom):].decode(codec), codec
-            except UnicodeDecodeError:
-                raise CorpusError(f"{source}: 编码损坏 damaged {codec} text") from None
-    if b"\x00" in data[:4096]:
-        raise CorpusError(f"{source}: 二进制文件，不是文本 looks like a binary file, not text")
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
-    try:
-        utf8: str | None = data.decode("utf-8")
-    except UnicodeDecodeError:
-        utf8 = None
-    # Short GBK byte runs can also be valid UTF-8 (丝 = CB BF = "˿"): UTF-8 wins
-    # unless it reads as noise. GBK/GB2312 are subsets of GB18030; try it strictly
-    # before asking a detector, which can mistake short GBK for Big5.
-    if utf8 is not None and _mostly_cjk_or_ascii(utf8):
-        return utf8, "utf-8"
-    try:
-        gb = data.decode("gb18030")
-        if _mostly_cjk_or_ascii(gb):
-            return gb, "gb18030"
-    except UnicodeDecodeError:
-        pass
-    if utf8 is not None:
-        return utf8, "utf-8"
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data).best()
-    if best is None or best.encoding is None:
-        raise CorpusError(f"{source}: 无法识别的编码 unknown text encoding (not UTF-8 or GB18030)")
-    return str(best), best.encoding
-
-
-def _plausible(ch: str) -> bool:
-    """A character Chinese news text is made of: ASCII, CJK, CJK and general punctuation, symbols (□★①)."""
-    o = ord(ch)
-    return (o < 0x80 or 0xA0 <= o <= 0xFF or 0x2000 <= o <= 0x2BFF or 0x3000 <= o <= 0x9FFF
-            or 0xF900 <= o <= 0xFAFF or 0xFE30 <= o <= 0xFE4F or 0xFF00 <= o <= 0xFFEF)
-
-
-def _mostly_cjk_or_ascii(text: str) -> bool:
-    if not text:
-        return True
-    return sum(map(_plausible, text)) / len(text) > 0.9
 
 
 # ---------------------------------------------------------------- page splitting
@@ -278,8 +176,8 @@ def _short_headline(block: _Block) -> bool:
     )
 
 
-def _headline(group: list[_Block]) -> tuple[list[str], list[str]]:
-    """Headline lines and byline lines at the top of an article's blocks."""
+def _headline(group: list[_Block]) -> tuple[list[_Block], list[_Block]]:
+    """Headline blocks and byline blocks at the top of an article's blocks."""
     top = []
     for blk in group:
         if blk.kind in ("head", "byline") or _short_headline(blk):
@@ -292,8 +190,7 @@ def _headline(group: list[_Block]) -> tuple[list[str], list[str]]:
     else:
         heads = [b for b in top if b.kind == "head"]
         heads = heads[: next((i for i, b in enumerate(top) if b.kind != "head"), len(top))]
-    bylines = [b.text.lstrip("□■◇◆ ") for b in top if b.kind == "byline"]
-    return [_MD_HEADING.sub("", b.text).strip() for b in heads], bylines
+    return heads, [b for b in top if b.kind == "byline"]
 
 
 @dataclass
@@ -425,24 +322,17 @@ def _pull_leads_above_headlines(blocks: list[_Block], segments: list[_Segment], 
 
 
 def _bigram_weights(blocks: list[_Block]) -> dict[str, float]:
-    import math
-
     df: dict[str, int] = {}
     for b in blocks:
-        for g in set(_bigrams(b.text)):
+        for g in set(cjk_bigrams(b.text)):
             df[g] = df.get(g, 0) + 1
     n = len(blocks)
     return {g: math.log((n + 1) / (d + 0.5)) for g, d in df.items()}
 
 
-def _bigrams(text: str) -> list[str]:
-    runs = re.findall(r"[\u4e00-\u9fff]+", text)
-    return [r[i : i + 2] for r in runs for i in range(len(r) - 1)]
-
-
 def _bigram_vector(text: str, weights: dict[str, float]) -> dict[str, float]:
     vec: dict[str, float] = {}
-    for g in _bigrams(text):
+    for g in cjk_bigrams(text):
         vec[g] = vec.get(g, 0.0) + weights.get(g, 0.0)
     return vec
 
@@ -456,7 +346,13 @@ def _cosine(a: dict[str, float], b: dict[str, float]) -> float:
 
 
 def split_page(text: str, source: str, stem: str) -> list[Article]:
-    """Split one newspaper page into articles (see the module docstring)."""
+    """Split one newspaper page into articles (see the module docstring).
+
+    Returns:
+        The page's articles in page order, ids `<stem>-00`, `<stem>-01`, …; each
+        article's headline, byline and caption blocks are listed as offsets into
+        its text (`Article.headline_spans`, `.byline_spans`, `.captions`).
+    """
     text = unicodedata.normalize("NFC", text)
     blocks = _blocks(text)
     if not blocks:
@@ -465,276 +361,43 @@ def split_page(text: str, source: str, stem: str) -> list[Article]:
     for n, seg in enumerate(_segments(blocks)):
         group = blocks[seg.start : seg.end]
         if seg.tail is not None:  # title and author printed after the body
-            heads = [_MD_HEADING.sub("", blocks[i].text).strip() for i in (seg.label, *range(seg.tail, seg.end - 1))]
-            bylines = [blocks[seg.end - 1].text.strip()]
+            heads = [blocks[i] for i in (seg.label, *range(seg.tail, seg.end - 1))]
+            bylines = [blocks[seg.end - 1]]
         else:
             heads, bylines = _headline(blocks[seg.head : seg.end])
-        parts, captions, pos = [], [], 0
+        head_ids, byline_ids = {id(b) for b in heads}, {id(b) for b in bylines}
+        parts, captions, head_spans, byline_spans, pos = [], [], [], [], 0
         for blk in group:
             if parts:
                 pos += 2
+            span = (pos, pos + len(blk.text))
             if blk.kind == "caption" or (seg.photo and blk.kind == "body"):
-                captions.append((pos, pos + len(blk.text)))
+                captions.append(span)
+            if id(blk) in head_ids:
+                head_spans.append(span)
+            elif id(blk) in byline_ids:
+                byline_spans.append(span)
             parts.append(blk.text)
             pos += len(blk.text)
         body = "\n\n".join(parts)
-        title = re.sub(r"\s+", " ", " ".join(heads)) or _first_sentence(body)
+        title = re.sub(r"\s+", " ", " ".join(_MD_HEADING.sub("", b.text).strip() for b in heads))
         articles.append(
             Article(
                 doc_id=f"{stem}-{n:02d}",
                 source=source,
-                title=title,
+                title=title or first_sentence(body),
                 text=body,
-                byline=" ".join(bylines),
+                byline=" ".join(b.text.strip().lstrip("□■◇◆ ") for b in bylines),
                 captions=tuple(captions),
+                headline_spans=tuple(head_spans),
+                byline_spans=tuple(byline_spans),
             )
         )
     return articles
 
 
-def _first_sentence(text: str, limit: int = 40) -> str:
+def first_sentence(text: str, limit: int = 40) -> str:
+    """The text's first sentence, at most `limit` characters: the title of an article printed without one."""
     m = re.match(r"[^。！？!?\n]{1,%d}" % limit, text.strip())
     return m.group(0) if m else text[:limit]
 
-
-# ---------------------------------------------------------------- formats
-
-
-class _HTMLText(html.parser.HTMLParser):
-    """Visible text of an HTML page, one block per block-level element."""
-
-    _BLOCK = {"p", "div", "br", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "section", "article", "figcaption", "title"}
-    _SKIP = {"script", "style", "noscript", "template"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self.title = ""
-        self._skip = 0
-        self._in_title = False
-
-    def handle_starttag(self, tag, attrs):
-        if tag in self._SKIP:
-            self._skip += 1
-        if tag in self._BLOCK:
-            self.out.append("\n\n")
-        if tag == "title":
-            self._in_title = True
-
-    def handle_endtag(self, tag):
-        if tag in self._SKIP and self._skip:
-            self._skip -= 1
-        if tag in self._BLOCK:
-            self.out.append("\n\n")
-        if tag == "title":
-            self._in_title = False
-
-    def handle_data(self, data):
-        if self._skip:
-            return
-        if self._in_title:
-            self.title += data.strip()
-            return
-        self.out.append(data)
-
-
-def html_to_text(markup: str) -> tuple[str, str]:
-    """Return (title, text) of an HTML document; scripts and styles are dropped."""
-    parser = _HTMLText()
-    parser.feed(markup)
-    parser.close()
-    text = re.sub(r"[ \t]*\n[ \t\n]*\n[ \t]*", "\n\n", "".join(parser.out)).strip()
-    return parser.title, text
-
-
-def _jsonl_articles(text: str, source: str, stem: str, problems: list[str]) -> list[Article]:
-    articles = []
-    bad: list[str] = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as e:
-            bad.append(f"{lineno} (不是 JSON not valid JSON: {getattr(e, 'msg', 'nested too deeply')})")
-            continue
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
-            bad.append(f"{lineno} (缺少 \"text\" no non-empty \"text\" field)")
-            continue
-        body = unicodedata.normalize("NFC", row["text"].strip())
-        title = str(row.get("title") or "").strip() or _first_sentence(body)
-        articles.append(
-            Article(
-                doc_id=f"{stem}-{lineno:02d}",
-                source=source,
-                title=title,
-                text=body,
-                url=str(row.get("url") or ""),
-                date=str(row.get("date") or ""),
-            )
-        )
-    if bad and not articles:
-        raise CorpusError(f"{source}: 没有可用的行 no usable line: line {bad[0]}" + (f" and {len(bad) - 1} more" if len(bad) > 1 else ""))
-    if bad:
-        shown = ", ".join(bad[:5]) + (f" … ({len(bad)} lines)" if len(bad) > 5 else "")
-        problems.append(f"{source}: 跳过的行 lines skipped: {shown}")
-    return articles
-
-
-def safe_stem(name: str) -> str:
-    """A URL- and file-safe id stem for a corpus file name (CJK allowed)."""
-    stem = re.sub(r"[^\w.-]+", "_", Path(name).stem, flags=re.UNICODE).strip("._") or "doc"
-    return stem[:80]
-
-
-def parse_document(data: bytes, source: str, stem: str | None = None,
-                   problems: list[str] | None = None) -> list[Article]:
-    """Parse one file's bytes into articles according to its suffix.
-
-    Args:
-        problems: if given, told about parts left out of a file that is
-            otherwise read (a `.jsonl` file's bad lines), one line each.
-    Raises:
-        CorpusError: wrong type, bad encoding, or bad contents.
-    """
-    suffix = Path(source).suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise CorpusError(f"{source}: 不支持的文件类型 unsupported file type {suffix or '(none)'}; 请用 use {', '.join(SUPPORTED_SUFFIXES)}")
-    if len(data) > MAX_FILE_BYTES:
-        raise CorpusError(f"{source}: 文件超过 {MAX_FILE_BYTES // 2**20} MB file is larger than {MAX_FILE_BYTES // 2**20} MB")
-    stem = stem or safe_stem(source)
-    text, encoding = decode_bytes(data, source)
-    if encoding not in ("utf-8", "utf-8-sig"):
-        log.info("%s: decoded as %s", source, encoding)
-    if not text.strip():
-        raise CorpusError(f"{source}: 空文件 file is empty")
-    if suffix == ".jsonl":
-        return _jsonl_articles(text, source, stem, problems if problems is not None else [])
-    if suffix in (".html", ".htm"):
-        title, body = html_to_text(text)
-        articles = split_page(body, source, stem)
-        if title and len(articles) == 1:
-            articles[0] = Article(**{**articles[0].__dict__, "title": title})
-        return articles
-    return split_page(text, source, stem)
-
-
-def keep_ids(articles: list[Article], previous: list[Article]) -> list[Article]:
-    """The articles with the ids an earlier split gave them, so links cited before stay valid.
-
-    Ids are positions on the page (`<stem>-00`, `-01`, …): when a newer splitter finds one more
-    article on a page, the positions after it move. Here an article whose text is unchanged keeps
-    its old id; an article holding most of a changed old article's paragraphs inherits its id; any
-    other gets the next number not used on its page.
-    """
-    if not previous:
-        return articles
-    by_source: dict[str, list[Article]] = {}
-    for old in previous:
-        by_source.setdefault(old.source, []).append(old)
-    out: list[Article] = []
-    for source in dict.fromkeys(a.source for a in articles):
-        new = [a for a in articles if a.source == source]
-        old = by_source.get(source, [])
-        ids: dict[int, str] = {}
-        unused = {o.doc_id: o for o in old}
-        for i, a in enumerate(new):  # unchanged text: same id
-            same = next((o for o in unused.values() if o.text == a.text), None)
-            if same is not None:
-                ids[i] = same.doc_id
-                del unused[same.doc_id]
-        for doc_id, o in list(unused.items()):  # a changed article: its id to the one holding most of it
-            paragraphs = [p for p in o.text.split("\n\n") if p.strip()]
-            best, share = None, 0.5
-            for i, a in enumerate(new):
-                if i in ids:
-                    continue
-                held = sum(len(p) for p in paragraphs if p in a.text) / max(1, sum(map(len, paragraphs)))
-                if held > share:
-                    best, share = i, held
-            if best is not None:
-                ids[best] = doc_id
-                del unused[doc_id]
-        taken = {o.doc_id for o in old} | set(ids.values())
-        for i, a in enumerate(new):
-            if i not in ids:
-                stem, n = a.doc_id.rsplit("-", 1)[0], 0
-                while f"{stem}-{n:02d}" in taken:
-                    n += 1
-                ids[i] = f"{stem}-{n:02d}"
-                taken.add(ids[i])
-            out.append(replace(a, doc_id=ids[i]) if ids[i] != a.doc_id else a)
-    return out
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def corpus_files(folder: str | Path) -> list[Path]:
-    """The files of a corpus folder, sorted by name; raises if there is no folder."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise CorpusError(f"corpus folder {folder} does not exist")
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-
-
-def id_stems(names: list[str], known: set[str] | frozenset[str] = frozenset()) -> dict[str, str]:
-    """The article-id stem of each file name, unique within the folder and stable as files are added.
-
-    Files already indexed (`known`, from the previous build) claim their
-    stems first, so a new `a.md` beside an indexed `a.txt` gets `a_md`
-    and never takes over the ids `a-00`… that earlier answers cite.
-    """
-    stems: dict[str, str] = {}
-    taken: set[str] = set()
-    for name in sorted(names, key=lambda n: (n not in known, n)):
-        stem = safe_stem(name)
-        if stem in taken:  # a.txt and a.md: keep both, with distinct ids
-            stem = f"{stem}_{Path(name).suffix.lstrip('.').lower()}"
-        base, n = stem, 2
-        while stem in taken:
-            stem, n = f"{base}-{n}", n + 1
-        taken.add(stem)
-        stems[name] = stem
-    return stems
-
-
-def load_corpus(folder: str | Path, known: set[str] | frozenset[str] = frozenset()) -> Corpus:
-    """Read every supported file of a folder into articles.
-
-    Files of other types, undecodable, unreadable or empty files are skipped
-    and listed in `Corpus.skipped` with the reason (and logged), never
-    silently; lines left out of a file are listed in `Corpus.problems`.
-
-    Args:
-        known: names of the files the previous build indexed; their article
-            ids win over those of files added since (see `id_stems`).
-    """
-    corpus = Corpus()
-    listed = corpus_files(folder)
-    files = [p for p in listed if p.suffix.lower() in SUPPORTED_SUFFIXES]
-    corpus.skipped += [SkippedFile(p.name, f"unsupported file type {p.suffix or '(none)'}")
-                       for p in listed if p.suffix.lower() not in SUPPORTED_SUFFIXES]
-    stems = id_stems([p.name for p in files], known)
-    for path in files:
-        name = path.name
-        try:
-            data = path.read_bytes()
-        except OSError as e:  # one unreadable file must not stop the build (and every search)
-            corpus.skipped.append(SkippedFile(name, f"无法读取 cannot read it ({e.strerror or e})"))
-            continue
-        try:
-            articles = parse_document(data, name, stems[name], corpus.problems)
-        except CorpusError as e:
-            corpus.skipped.append(SkippedFile(name, str(e).removeprefix(f"{name}: ")))
-            continue
-        corpus.file_hashes[name] = hashlib.sha256(data).hexdigest()
-        corpus.articles.extend(articles)
-    for s in corpus.skipped:
-        log.warning("skipped %s: %s", s.source, s.reason)
-    for problem in corpus.problems:
-        log.warning("%s", problem)
-    if not corpus.articles:
-        raise CorpusError(f"no readable articles in {folder}")
-    return corpus

@@ -1,7 +1,7 @@
 """What the web UI shows, as text: answer Markdown and article pages.
 
 No Gradio here (app.py owns the UI); this module only turns `Answer`s and
-`Article`s into Markdown/HTML. Every piece of article or user text is escaped
+`Article`s into Markdown/HTML, with the words of `rag.answer.messages`. Every piece of article or user text is escaped
 first: an article containing `<script>`, attributes or Markdown links shows
 them as text, never as markup.
 """
@@ -12,10 +12,12 @@ import html
 import re
 from urllib.parse import quote
 
-from .answer import RELATED_PASSAGES, Answer
-from .corpus import Article
-from .extract import without_instructions
-from .text import snippet
+from rag.answer.instructions import without_instructions
+from rag.answer.messages import (ANSWER_LABEL, DISAGREE, NOT_FOUND, NOT_FOUND_REASON, POSSIBLY_RELATED,
+                                 RELATED_PASSAGES, SOURCES, notice_text)
+from rag.answer.types import Answer
+from rag.ingest.article import Article
+from rag.text import snippet
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<])")
 
@@ -55,26 +57,27 @@ def _marker_links(text: str, answer: Answer) -> str:
 def answer_markdown(answer: Answer) -> str:
     """The chat message for a finished answer: linked [n] markers, sources, then every retrieved passage."""
     if answer.abstained:
-        parts = ["⚠️ **资料中没有找到答案**（not in the articles）\n\n检索到的文章里没有能回答这个问题的句子。"
-                 "The retrieved articles hold no sentence that answers it."]
+        parts = [f"⚠️ **{NOT_FOUND}答案**（not in the articles）\n\n{NOT_FOUND_REASON}"]
         related = answer.hits[:RELATED_PASSAGES]
         if related:
-            parts.append("\n\n**可能相关的段落 possibly related**\n")
+            parts.append(f"\n\n**{POSSIBLY_RELATED}**\n")
             parts += [f"\n- [{md_escape(h.title)}]({article_link(h.doc_id, h.start, h.end)}) · `{html.escape(h.source)}`  \n{md_escape(snippet(without_instructions(h.text)))}"
                       for h in related]
         parts.append(_notices(answer))
         parts.append(_retrieved(answer))
         return "".join(parts)
-    parts = []
-    if answer.short_answer:
-        parts.append(f"**答案：{md_escape(answer.short_answer)}**\n")
+    parts = [_notices(answer).lstrip("\n")]
+    if answer.kind == "conflict":
+        values = " / ".join(f"{md_escape(p.short_answer or '')}" for p in answer.parts)
+        parts.append(f"**{DISAGREE}：{values}**\n")
+    elif answer.short_answer:
+        parts.append(f"**{ANSWER_LABEL}：{md_escape(answer.short_answer)}**\n")
     text = answer.text
     if answer.short_answer and text.startswith(answer.short_answer + "。"):
         text = text[len(answer.short_answer) + 1 :]
     parts.append(_marker_links(text, answer))
-    parts.append(_notices(answer))
     if answer.citations:
-        parts.append("\n\n**来源 Sources**\n")
+        parts.append(f"\n\n**{SOURCES}**\n")
         for c in answer.citations:
             hit = next((h for h in answer.hits if h.chunk_id == c.chunk_id), None)
             context = _highlight_in_passage(hit.text, c.quote) if hit else f"<mark>{md_escape(c.quote)}</mark>"
@@ -115,8 +118,7 @@ def _highlight_in_passage(passage: str, quote: str, width: int = 80) -> str:
 
 
 def _notices(answer: Answer) -> str:
-    notes = [n for n in answer.notices if n not in answer.text]
-    return "".join(f"\n\n*{md_escape(n)}*" for n in notes)
+    return "".join(f"\n\n*{md_escape(notice_text(n, n=answer.removed_sentences))}*" for n in answer.notices)
 
 
 def user_markdown(text: str) -> str:
@@ -176,7 +178,7 @@ def article_page(article: Article, start: int | None = None, end: int | None = N
         block = line.group(0)
         lo, hi = (max(start, b_start), min(end, b_end)) if valid else (0, 0)
         marked = valid and lo < hi
-        if in_head and _is_label(block, article) and not marked:
+        if in_head and _is_label(b_start, b_end, article) and not marked:
             continue
         if block.strip():
             in_head = False
@@ -195,10 +197,9 @@ def article_page(article: Article, start: int | None = None, end: int | None = N
     return _PAGE.format(title=html.escape(article.title), meta=meta, body="\n".join(paragraphs))
 
 
-def _is_label(line: str, article: Article) -> bool:
-    """A headline or byline line (already shown in the page's heading and meta line)."""
-    words = line.strip()
-    return bool(words) and (words in article.title or (bool(article.byline) and words in article.byline))
+def _is_label(start: int, end: int, article: Article) -> bool:
+    """The line [start, end) lies in the printed headline or byline (shown in the page's heading and meta line)."""
+    return any(a <= start and end <= b for a, b in (*article.headline_spans, *article.byline_spans))
 
 
 def parse_offset(value: str | None) -> int | None:
@@ -209,5 +210,6 @@ def parse_offset(value: str | None) -> int | None:
 
 
 def not_found_page(doc_id: str) -> str:
+    """The 404 page for an article id that is not in the index (the id escaped)."""
     body = f"<p>没有编号为 <code>{html.escape(doc_id)}</code> 的文章（article not found）。</p>"
     return _PAGE.format(title="404 文章不存在", meta="", body=body)

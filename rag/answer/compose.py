@@ -1,11 +1,11 @@
-"""Answers with verified citations: `ask(query, retriever=...)` -> `Answer`.
+"""Composing an answer from retrieved passages: read -> compose -> verify.
 
 retrieve -> read -> compose -> verify:
 
 - retrieve: the retriever's top passages (hybrid by default);
-- read: the trained reader (`reader.py`) finds answer spans in the top
+- read: the trained reader (`rag.reader`) finds answer spans in the top
   `READ_PASSAGES` passages, each with a margin over its no-answer score;
-- compose, by the question's shape (`extract.py`):
+- compose, by the question's shape (`question.py`):
   - one fact: the short answer, then the article sentence holding it,
     quoted with exact offsets and a `[n]` marker;
   - several parts (`A和B分别…`, two question words): each part read on its
@@ -18,9 +18,8 @@ retrieve -> read -> compose -> verify:
   threshold calibrated on the reader's validation split (never on the dev
   gold set): "the articles do not say" beats a plausible guess.
 
-A generator (`generate.py`) may write the answer instead; every sentence it
-writes is checked against the passage it cites (`grounding.py`); if nothing
-survives, the reader's answer is given, with a note saying so.
+The pipeline (`pipeline.py`) runs retrieval, follow-up resolution and the
+optional generator around this.
 """
 
 from __future__ import annotations
@@ -28,17 +27,18 @@ from __future__ import annotations
 import logging
 import os
 import re
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from .extract import INJECTION, Sentence, is_open_question, question_parts, sentences_in, without_instructions
-from .retriever import MAX_QUERY_CHARS, Hit, Retriever, clean_query
-from .text import bigram_tokens, snippet
+from rag.answer.instructions import INJECTION
+from rag.answer.messages import NOT_FOUND
+from rag.answer.question import is_open_question, question_parts
+from rag.answer.types import AnswerPart, Citation
+from rag.reader import load_reader
+from rag.retrieval.retriever import Hit, Retriever
+from rag.text import Sentence, bigram_tokens, has_cjk, sentences_in
 
 log = logging.getLogger(__name__)
 
-NOT_FOUND = "资料中没有找到"
 # Passages the reader reads per question: the retriever's top 5, where the
 # evidence is for 98 % of dev questions (Hit@5) and 100 % of validation ones.
 READ_PASSAGES = 5
@@ -68,66 +68,12 @@ CONFLICT_WINDOW = 1.5
 MEMBER_MAX_CHARS = 12
 # A span this long relative to its sentence is not repeated before the quote.
 SHORT_SHARE = 0.6
-RELATED_PASSAGES = 3  # passages listed under an abstention, so the reader can judge for themselves
 
-KINDS = ("short", "parts", "open", "conflict", "closest", "generated", "abstained")
 # Questions without Chinese characters: the reader was trained on Chinese
 # questions only and does not read them reliably (README, English rows). They
 # get the sentence of the top passages closest to the question in the
 # multilingual embedder's space, labelled as unconfirmed, never a short answer.
 CLOSEST_PASSAGES = 3
-CLOSEST_NOTE = "（阅读模型只读中文问题；以下是与问题最接近的原句，请核对。The reader reads Chinese questions only: this is the closest sentence, please check it.）"
-_CJK = re.compile(r"[\u3400-\u9fff]")
-
-
-@dataclass(frozen=True)
-class Citation:
-    """A quoted sentence of an article that supports (part of) an answer."""
-
-    n: int
-    chunk_id: str
-    doc_id: str
-    source: str
-    title: str
-    quote: str
-    start: int  # offsets of the quote in the article
-    end: int
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class Answer:
-    """An answer, the citations it rests on, and the passages it came from."""
-
-    query: str
-    text: str
-    short_answer: str | None
-    abstained: bool
-    citations: tuple[Citation, ...]
-    hits: tuple[Hit, ...] = ()
-    answerer: str = "extractive"  # or "generative"
-    resolved_query: str = ""  # the query after follow-up resolution
-    notices: tuple[str, ...] = ()  # e.g. "question cut", "generator fell back"
-    seconds: float = 0.0
-    kind: str = "short"  # one of KINDS
-    confidence: float | None = None  # the reader's margin over its abstention threshold
-
-    def to_dict(self) -> dict:
-        return {
-            "query": self.query,
-            "resolved_query": self.resolved_query or self.query,
-            "text": self.text,
-            "short_answer": self.short_answer,
-            "abstained": self.abstained,
-            "kind": self.kind,
-            "confidence": self.confidence,
-            "answerer": self.answerer,
-            "notices": list(self.notices),
-            "citations": [c.to_dict() for c in self.citations],
-            "hits": [h.to_dict() for h in self.hits],
-        }
 
 
 @dataclass(frozen=True)
@@ -171,7 +117,7 @@ def _read(reader, question: str, hits: list[Hit], retriever: Retriever, max_span
         if article is None:
             continue
         a, b = hit.start + sp.start - shift, hit.start + sp.end - shift
-        if _in_label(article, a):
+        if article.in_label(a):
             continue  # the headline or byline printed in the article: labels, not statements
         sents = sentences_in(article.text, a, b)
         if not sents or any(INJECTION.search(s.text) for s in sents):
@@ -184,20 +130,13 @@ def _read(reader, question: str, hits: list[Hit], retriever: Retriever, max_span
     return found, reading.threshold
 
 
-def _in_label(article, offset: int) -> bool:
-    for label in (article.title, article.byline):
-        at = article.text.find(label) if label else -1
-        if at >= 0 and at <= offset < at + len(label):
-            return True
-    return False
-
-
-def _cite(n: int, h: Hit, s: Sentence) -> Citation:
+def cite(n: int, h: Hit, s: Sentence) -> Citation:
+    """Citation number `n`: sentence `s` of the article of passage `h`."""
     return Citation(n, h.chunk_id, h.doc_id, h.source, h.title, s.text, s.start, s.end)
 
 
 def _citation(n: int, f: _Found) -> Citation:
-    return _cite(n, f.hit, f.sentence)
+    return cite(n, f.hit, f.sentence)
 
 
 _DIGITS = re.compile(r"\d+(?:\.\d+)?|[零〇一二两三四五六七八九十百千万亿]+")
@@ -222,15 +161,6 @@ def _conflicting(best: _Found, others: list[_Found], threshold: float) -> _Found
     return None
 
 
-def _abstain_text(hits: list[Hit]) -> str:
-    lines = [f"{NOT_FOUND}：检索到的文章里没有能回答这个问题的句子。"]
-    if hits:
-        lines.append("可能相关的段落（possibly related）：")
-        for h in hits[:RELATED_PASSAGES]:
-            lines.append(f"- {h.title}（{h.source}）：{snippet(without_instructions(h.text))}")
-    return "\n".join(lines)
-
-
 def _adds_information(candidate: Sentence, chosen: list[Sentence]) -> bool:
     grams = set(bigram_tokens(candidate.text))
     if not grams:
@@ -239,19 +169,23 @@ def _adds_information(candidate: Sentence, chosen: list[Sentence]) -> bool:
 
 
 @dataclass(frozen=True)
-class _Composed:
+class Composed:
+    """What the compose step decided, before the pipeline wraps it into an `Answer`."""
+
     text: str
     short: str | None
     citations: tuple[Citation, ...]
     kind: str
     confidence: float | None
+    parts: tuple[AnswerPart, ...] = ()
+    notices: tuple[str, ...] = ()
 
 
-def _abstain(hits: list[Hit], confidence: float | None = None) -> _Composed:
-    return _Composed(_abstain_text(hits), None, (), "abstained", confidence)
+def _abstain(hits: list[Hit], confidence: float | None = None) -> Composed:
+    return Composed("", None, (), "abstained", confidence)
 
 
-def _compose_open(question: str, hits: list[Hit], retriever: Retriever, reader) -> _Composed:
+def _compose_open(question: str, hits: list[Hit], retriever: Retriever, reader) -> Composed:
     found, threshold = _read(reader, question, hits, retriever, max_spans=20)
     if not found or found[0].margin < threshold - OPEN_SLACK:
         return _abstain(hits, found[0].margin - threshold if found else None)
@@ -271,16 +205,17 @@ def _compose_open(question: str, hits: list[Hit], retriever: Retriever, reader) 
         for s in sentences_in(article.text, chosen[0].sentence.end, chosen[0].hit.end):
             if len(chosen) >= OPEN_SENTENCES[0]:
                 break
-            if not INJECTION.search(s.text) and _adds_information(s, [c.sentence for c in chosen]):
+            if (not INJECTION.search(s.text) and not article.in_label(s.start)
+                    and _adds_information(s, [c.sentence for c in chosen])):
                 chosen.append(_Found("", chosen[0].margin, chosen[0].hit, s))
     chosen.sort(key=lambda f: (f.hit.rank, f.sentence.start))
     citations = tuple(_citation(i, f) for i, f in enumerate(chosen, 1))
     text = "\n".join(f"- {c.quote}[{c.n}]" for c in citations)
-    return _Composed(text, None, citations, "open", round(found[0].margin - threshold, 3))
+    return Composed(text, None, citations, "open", round(found[0].margin - threshold, 3))
 
 
-def _compose_parts(parts: list[str], hits: list[Hit], retriever: Retriever, reader, k: int, mode) -> _Composed:
-    lines, citations, shorts, margins = [], [], [], []
+def _compose_parts(parts: list[str], hits: list[Hit], retriever: Retriever, reader, k: int, mode) -> Composed:
+    lines, citations, shorts, margins, values = [], [], [], [], []
     for part, member in zip(parts, _members(parts)):
         # each part on its own passages: the parts may be answered by different articles
         part_hits = _merge(retriever.search(part, k=k, mode=mode), hits)[:READ_PASSAGES]
@@ -292,6 +227,7 @@ def _compose_parts(parts: list[str], hits: list[Hit], retriever: Retriever, read
         label = part.rstrip("？?")
         if not found or found[0].margin < threshold:
             lines.append(f"{label}：{NOT_FOUND}。")
+            values.append(AnswerPart(label, None, None))
             continue
         f = found[0]
         margins.append(f.margin - threshold)
@@ -300,10 +236,12 @@ def _compose_parts(parts: list[str], hits: list[Hit], retriever: Retriever, read
         if same is None:
             citations.append(cite)
         shorts.append(f.text)
+        values.append(AnswerPart(label, f.text, cite.n))
         lines.append(f"{label}：{f.text}。{cite.quote}[{cite.n}]")
     if not citations:
         return _abstain(hits)
-    return _Composed("\n".join(lines), "；".join(shorts), tuple(citations), "parts", round(min(margins), 3))
+    return Composed("\n".join(lines), "；".join(shorts), tuple(citations), "parts", round(min(margins), 3),
+                    tuple(values))
 
 
 def _members(parts: list[str]) -> list[str]:
@@ -329,7 +267,7 @@ def _merge(first: list[Hit], second: list[Hit]) -> list[Hit]:
     return out
 
 
-def _compose_fact(question: str, hits: list[Hit], retriever: Retriever, reader) -> _Composed:
+def _compose_fact(question: str, hits: list[Hit], retriever: Retriever, reader) -> Composed:
     found, threshold = _read(reader, question, hits, retriever)
     if not found or found[0].margin < threshold:
         return _abstain(hits, round(found[0].margin - threshold, 3) if found else None)
@@ -338,46 +276,48 @@ def _compose_fact(question: str, hits: list[Hit], retriever: Retriever, reader) 
     other = _conflicting(best, found[1:], threshold)
     if other is not None:
         c1, c2 = _citation(1, best), _citation(2, other)
-        text = (f"资料中的说法不一致（the sources disagree）：{best.text}[1]，另有文章说{other.text}[2]。\n"
-                f"{c1.quote}[1]\n{c2.quote}[2]")
-        return _Composed(text, None, (c1, c2), "conflict", confidence)
+        return Composed(f"{c1.quote}[1]\n{c2.quote}[2]", None, (c1, c2), "conflict", confidence,
+                        (AnswerPart("", best.text, 1), AnswerPart("", other.text, 2)))
     c = _citation(1, best)
     if len(best.text) >= SHORT_SHARE * len(c.quote):
-        return _Composed(f"{c.quote}[1]", best.text, (c,), "short", confidence)  # the span is the sentence
-    return _Composed(f"{best.text}。{c.quote}[1]", best.text, (c,), "short", confidence)
+        return Composed(f"{c.quote}[1]", best.text, (c,), "short", confidence)  # the span is the sentence
+    return Composed(f"{best.text}。{c.quote}[1]", best.text, (c,), "short", confidence)
 
 
-def _compose_closest(question: str, hits: list[Hit], retriever: Retriever) -> _Composed:
+def _compose_closest(question: str, hits: list[Hit], retriever: Retriever) -> Composed:
     """A non-Chinese question: the closest sentence by the multilingual embedder, marked unconfirmed."""
-    from .embedding import encode_documents, encode_query
-
     candidates: list[_Found] = []
     for h in hits[:CLOSEST_PASSAGES]:
         article = retriever.article(h.doc_id)
         if article is None:
             continue
         for s in sentences_in(article.text, h.start, h.end):
-            if not INJECTION.search(s.text):
+            if not INJECTION.search(s.text) and not article.in_label(s.start):
                 candidates.append(_Found("", 0.0, h, s))
     if not candidates:
         return _abstain(hits)
-    q = encode_query(retriever.embedder, question)
-    sims = encode_documents(retriever.embedder, [c.sentence.text for c in candidates]) @ q
+    q = retriever.encoder.encode_query([question])[0]
+    sims = retriever.encoder.encode_documents([c.sentence.text for c in candidates]) @ q
     best = candidates[int(sims.argmax())]
     c = _citation(1, best)
-    return _Composed(f"{CLOSEST_NOTE}\n{c.quote}[1]", None, (c,), "closest", None)
+    return Composed(f"{c.quote}[1]", None, (c,), "closest", None, notices=("closest_sentence",))
 
 
 def compose_answer(question: str, hits: list[Hit], retriever: Retriever, reader=None, k: int = 5,
-                   mode: str | None = None) -> _Composed:
-    """Read the passages and compose the answer for the question's shape."""
-    from .reader import load_reader
+                   mode: str | None = None) -> Composed:
+    """Read the passages and compose the answer for the question's shape.
 
+    Args:
+        question: the (resolved) question.
+        hits: the retrieved passages, best first; the top READ_PASSAGES are read.
+        reader: a loaded `Reader` (default: the shipped one).
+        k, mode: retrieval settings for the sub-questions of a several-part question.
+    """
     reader = reader or load_reader()
     top = hits[:READ_PASSAGES]
     if not top:
         return _abstain(hits)
-    if not _CJK.search(question):
+    if not has_cjk(question):
         return _compose_closest(question, top, retriever)
     parts = question_parts(question)
     if len(parts) > 1:
@@ -385,104 +325,3 @@ def compose_answer(question: str, hits: list[Hit], retriever: Retriever, reader=
     if is_open_question(question):
         return _compose_open(question, top, retriever, reader)
     return _compose_fact(question, top, retriever, reader)
-
-
-def _to_answer(c: _Composed, query: str, hits: list[Hit], seconds: float, resolved: str = "",
-               notices: tuple[str, ...] = (), answerer: str = "extractive") -> Answer:
-    return Answer(query=query, text=c.text, short_answer=c.short, abstained=c.kind == "abstained",
-                  citations=c.citations, hits=tuple(hits), answerer=answerer, resolved_query=resolved or query,
-                  notices=notices, seconds=seconds, kind=c.kind, confidence=c.confidence)
-
-
-def answer_from_hits(question: str, hits: list[Hit], retriever: Retriever, reader=None) -> Answer:
-    """The reader's answer to `question` from already retrieved `hits` (evals use this)."""
-    t0 = time.perf_counter()
-    return _to_answer(compose_answer(question, hits, retriever, reader), question, hits, time.perf_counter() - t0)
-
-
-def ask(
-    query: str,
-    retriever: Retriever,
-    k: int | None = None,
-    mode: str | None = None,
-    history: list | None = None,
-    generator=None,
-) -> Answer:
-    """Answer a question from the articles, with citations.
-
-    Args:
-        query: the question.
-        retriever: a loaded `Retriever`.
-        k: passages to retrieve (default from the retriever's config).
-        mode: "hybrid", "dense" or "bm25".
-        history: earlier turns, as Gradio-style {"role", "content"} messages
-            or (user, assistant) pairs; used to resolve follow-up questions.
-        generator: optional `Generator`; its answer is checked sentence by
-            sentence and falls back to the reader's answer if nothing holds.
-    Returns:
-        Answer
-    Raises:
-        ValueError: an empty or unusable question.
-        ReaderError: the reader's weights are missing or damaged.
-    """
-    answer = None
-    for event in ask_stream(query, retriever, k=k, mode=mode, history=history, generator=generator):
-        if isinstance(event, Answer):
-            answer = event
-    assert answer is not None
-    return answer
-
-
-def ask_stream(
-    query: str,
-    retriever: Retriever,
-    k: int | None = None,
-    mode: str | None = None,
-    history: list | None = None,
-    generator=None,
-) -> Iterator[str | Answer]:
-    """Like `ask`, but yields the answer text as it grows (str), then the `Answer`."""
-    from .conversation import resolve_followup
-    from .reader import load_reader
-
-    t0 = time.perf_counter()
-    notices = []
-    raw = query if isinstance(query, str) else ""
-    if isinstance(query, str) and len(query.strip()) > MAX_QUERY_CHARS:
-        notices.append(f"问题过长，只使用了前 {MAX_QUERY_CHARS} 个字符。")
-    query = clean_query(query)
-    reader = load_reader()  # a missing or damaged reader fails here, before any work
-    resolved = resolve_followup(query, history or [])
-    k = retriever.config.k if k is None else k  # k=0 is refused by search, as it is there
-    hits = retriever.search(resolved, k=k, mode=mode)
-    composed = None
-    answerer = "extractive"
-    if generator is not None:
-        from .grounding import GroundedDraft, grounded_generation
-
-        draft = None
-        for event in grounded_generation(resolved, hits, retriever, generator):
-            if isinstance(event, GroundedDraft):
-                draft = event
-            else:
-                yield event
-        if draft is not None and draft.sources:
-            citations = tuple(_cite(n, h, s) for n, h, s in draft.sources)
-            text = draft.text
-            if draft.removed:
-                notices.append(f"已删除 {draft.removed} 句无法在所引资料中核实的生成内容。")
-                text += f"\n\n（{notices[-1]}）"
-            composed = _Composed(text, None, citations, "generated", None)
-            answerer = "generative"
-        else:
-            notices.append("生成模型认为资料中没有答案，以下为阅读模型的回答。"
-                           if draft is not None and draft.generator_abstained and not draft.removed
-                           else "生成的回答无法在资料中核实，以下为阅读模型的回答。")
-    if composed is None:
-        composed = compose_answer(resolved, hits, retriever, reader, k=k, mode=mode)
-        if generator is not None:  # the generator's answer did not hold: say so above the reader's
-            composed = replace(composed, text=f"（{notices[-1]}）\n{composed.text}")
-        for i in range(0, len(composed.text), 24):  # the text is ready; stream it for a live UI
-            yield composed.text[: i + 24]
-    yield _to_answer(composed, raw.strip() or query, hits, time.perf_counter() - t0, resolved, tuple(notices),
-                     answerer)

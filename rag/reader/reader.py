@@ -1,9 +1,9 @@
 """The trained reader: answer spans with a calibrated no-answer score.
 
 A span head on the first layers of the bundled multilingual-e5-small
-(`e5net.SpanReader`, BERT's layout and names; weights from `e5model.py`), fine-tuned for span extraction
+(`e5net.SpanReader`, BERT's layout and names; weights from `rag.encoders.e5file`), fine-tuned for span extraction
 with a no-answer option (SQuAD 2.0 style: the <s> token stands for "no
-answer"). See `train_reader.py` and docs/reader-model-card.md.
+answer"). See `rag.reader.training` and docs/reader-model-card.md.
 
 Shipped weights (`models/reader/`): `reader.safetensors` holds every tensor
 except the word embeddings, fp16; `reader.json` holds the settings, the
@@ -32,25 +32,23 @@ from pathlib import Path
 
 import numpy as np
 
-from .corpus import file_sha256
-from .errors import ReaderError
-from .files import atomic_write
-from .e5model import (
+from rag.encoders.e5file import (
     E5FormatError,
     E5Tokenizer,
     e5_network,
-    e5_state_dict,
     load_e5_tokenizer,
     pad_batch,
     pad_rows,
     read_e5_file,
     word_vectors,
 )
-from .qa_data import Window, passage_windows
+from rag.errors import ReaderError
+from rag.files import sha256_file
+from rag.reader.windows import Window, passage_windows
 
 log = logging.getLogger(__name__)
 
-DEFAULT_READER_DIR = Path(__file__).resolve().parent.parent / "models" / "reader"
+DEFAULT_READER_DIR = Path(__file__).resolve().parents[2] / "models" / "reader"
 WEIGHTS = "reader.safetensors"
 META = "reader.json"
 MAX_ANSWER_TOKENS = 32  # longer spans are sentences, quoted as such by the answer layer
@@ -85,43 +83,6 @@ class Reading:
         return bool(self.spans) and self.spans[0].margin >= self.threshold
 
 
-def build_model(layers: int, e5_path=None):
-    """A fresh reader: e5's first `layers` layers and a zero-initialised span head."""
-    import torch
-
-    from .e5net import SpanReader
-
-    e5 = read_e5_file(e5_path)
-    model = SpanReader(e5_network(e5, layers))
-    torch.nn.init.zeros_(model.qa_outputs.weight)
-    torch.nn.init.zeros_(model.qa_outputs.bias)
-    missing, unexpected = model.load_state_dict(e5_state_dict(e5, layers, prefix="bert."), strict=False)
-    bad = [m for m in missing if not m.startswith("qa_outputs")]  # the head is new
-    if bad or unexpected:
-        raise ReaderError(f"encoder weights do not fit the reader: {bad[:3]} {unexpected[:3]}")
-    return model
-
-
-def trainable_state(model) -> dict:
-    """Every trained tensor: the state dict (the frozen 4-bit word embeddings are buffers outside it)."""
-    return dict(model.state_dict())
-
-
-def save_reader(model, out_dir: Path, meta: dict) -> Path:
-    """Write the shipped files: fp16 tensors without word embeddings, and the metadata with its checksum."""
-    import torch
-    from safetensors.torch import save_file
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in trainable_state(model).items()}
-    tmp = out_dir / (WEIGHTS + ".tmp")
-    save_file(tensors, str(tmp))
-    tmp.replace(out_dir / WEIGHTS)
-    meta = dict(meta, sha256=file_sha256(out_dir / WEIGHTS), layers=model.bert.num_layers)
-    atomic_write(out_dir / META, json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
-    return out_dir / WEIGHTS
-
-
 class TorchSpanNetwork:
     """A torch `SpanReader` as the reader's network: training's evaluation, and the source of the export."""
 
@@ -143,7 +104,7 @@ class OnnxSpanNetwork:
     answers (the chat's start-up budget is 5 s); ONNX Runtime imports in
     0.1 s and computes the same logits (fp32; tests/test_reader.py checks
     them against the torch module). The 4-bit word-embedding lookup is done
-    here in numpy (`e5model.word_vectors`), outside the graph.
+    here in numpy (`e5file.word_vectors`), outside the graph.
     """
 
     def __init__(self, path: Path, e5) -> None:
@@ -168,7 +129,7 @@ def export_network(model, path: Path) -> Path:
 
     import torch
 
-    from .e5net import SpanReaderOnVectors
+    from rag.encoders.e5net import SpanReaderOnVectors
 
     ids, mask = pad_batch([[5] * 16, [5] * 12], 1)
     with torch.no_grad():
@@ -285,7 +246,7 @@ def _checked_meta(directory: Path) -> dict:
         int(meta["layers"])
     except (OSError, ValueError, TypeError, KeyError) as e:
         raise ReaderError(f"the reader's metadata {meta_path} is damaged ({e!r})") from None
-    if not isinstance(meta, dict) or file_sha256(weights) != meta.get("sha256"):
+    if not isinstance(meta, dict) or sha256_file(weights) != meta.get("sha256"):
         raise ReaderError(f"the reader's weights {weights} do not match their checksum: the file is damaged "
                           f"or from another version; restore it from the repository or retrain")
     return meta
@@ -294,7 +255,7 @@ def _checked_meta(directory: Path) -> dict:
 def span_module(directory: Path, meta: dict, e5):
     from safetensors.torch import load_file
 
-    from .e5net import SpanReader
+    from rag.encoders.e5net import SpanReader
 
     model = SpanReader(e5_network(e5, int(meta["layers"])))
     state = {k: v.float() for k, v in load_file(str(directory / WEIGHTS)).items()}

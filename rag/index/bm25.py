@@ -1,0 +1,26 @@
+"""BM25 over passages with bm25s: the keyword half of hybrid search."""
+
+from __future__ import annotations
+
+import logging
+
+from rag.config import Config
+from rag.ingest.chunking import Chunk
+from rag.text import bm25_doc_tokens
+
+
+def import_bm25s():
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG on import
+    return bm25s
+
+
+def build_bm25(chunks: list[Chunk], config: Config):
+    bm25s = import_bm25s()
+
+    bm25 = bm25s.BM25()
+    bm25.index([bm25_doc_tokens(c.embed_text, config) or ["∅"] for c in chunks], show_progress=False)
+    return bm25
+
+

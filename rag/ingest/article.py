@@ -1,0 +1,39 @@
+"""The article record every later stage reads: text, where it came from, and where its labels are."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Article:
+    """One article: its text with headline and byline, and where it came from."""
+
+    doc_id: str
+    source: str
+    title: str
+    text: str
+    byline: str = ""
+    url: str = ""
+    date: str = ""
+    captions: tuple[tuple[int, int], ...] = ()
+    # [start, end) offsets in `text` of the headline and byline blocks printed in it (empty when
+    # the title came from elsewhere: a .jsonl field, an HTML <title>). Labels, not statements:
+    # no answer is taken from them, and the article page shows them once, as its heading.
+    headline_spans: tuple[tuple[int, int], ...] = ()
+    byline_spans: tuple[tuple[int, int], ...] = ()
+
+    def in_label(self, offset: int) -> bool:
+        """True when character `offset` of the text lies in the printed headline or byline."""
+        return any(a <= offset < b for a, b in (*self.headline_spans, *self.byline_spans))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, row: dict) -> "Article":
+        """The inverse of `to_dict` (spans come back from JSON as lists)."""
+        spans = ("captions", "headline_spans", "byline_spans")
+        return cls(**{**row, **{k: tuple(map(tuple, row.get(k, ()))) for k in spans}})
+
+

@@ -1,0 +1,140 @@
+"""One file's bytes -> articles, by file type: newspaper pages (.txt/.md), HTML, JSON Lines."""
+
+from __future__ import annotations
+
+import html
+import html.parser
+import json
+import logging
+import re
+import unicodedata
+from pathlib import Path
+
+from rag.errors import CorpusError
+from rag.ingest.article import Article
+from rag.ingest.decode import decode_bytes
+from rag.ingest.layout import first_sentence, split_page
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".jsonl")
+MAX_FILE_BYTES = 50 * 1024 * 1024  # one news page is ~20 kB; refuse obvious mistakes
+
+class _HTMLText(html.parser.HTMLParser):
+    """Visible text of an HTML page, one block per block-level element."""
+
+    _BLOCK = {"p", "div", "br", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "section", "article", "figcaption", "title"}
+    _SKIP = {"script", "style", "noscript", "template"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.title = ""
+        self._skip = 0
+        self._in_title = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self._SKIP:
+            self._skip += 1
+        if tag in self._BLOCK:
+            self.out.append("\n\n")
+        if tag == "title":
+            self._in_title = True
+
+    def handle_endtag(self, tag):
+        if tag in self._SKIP and self._skip:
+            self._skip -= 1
+        if tag in self._BLOCK:
+            self.out.append("\n\n")
+        if tag == "title":
+            self._in_title = False
+
+    def handle_data(self, data):
+        if self._skip:
+            return
+        if self._in_title:
+            self.title += data.strip()
+            return
+        self.out.append(data)
+
+
+def html_to_text(markup: str) -> tuple[str, str]:
+    """Return (title, text) of an HTML document; scripts and styles are dropped."""
+    parser = _HTMLText()
+    parser.feed(markup)
+    parser.close()
+    text = re.sub(r"[ \t]*\n[ \t\n]*\n[ \t]*", "\n\n", "".join(parser.out)).strip()
+    return parser.title, text
+
+
+def _jsonl_articles(text: str, source: str, stem: str, problems: list[str]) -> list[Article]:
+    articles = []
+    bad: list[str] = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as e:
+            bad.append(f"{lineno} (不是 JSON not valid JSON: {getattr(e, 'msg', 'nested too deeply')})")
+            continue
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
+            bad.append(f"{lineno} (缺少 \"text\" no non-empty \"text\" field)")
+            continue
+        body = unicodedata.normalize("NFC", row["text"].strip())
+        title = str(row.get("title") or "").strip() or first_sentence(body)
+        articles.append(
+            Article(
+                doc_id=f"{stem}-{lineno:02d}",
+                source=source,
+                title=title,
+                text=body,
+                url=str(row.get("url") or ""),
+                date=str(row.get("date") or ""),
+            )
+        )
+    if bad and not articles:
+        raise CorpusError(f"{source}: 没有可用的行 no usable line: line {bad[0]}" + (f" and {len(bad) - 1} more" if len(bad) > 1 else ""))
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" … ({len(bad)} lines)" if len(bad) > 5 else "")
+        problems.append(f"{source}: 跳过的行 lines skipped: {shown}")
+    return articles
+
+
+def safe_stem(name: str) -> str:
+    """A URL- and file-safe id stem for a corpus file name (CJK allowed)."""
+    stem = re.sub(r"[^\w.-]+", "_", Path(name).stem, flags=re.UNICODE).strip("._") or "doc"
+    return stem[:80]
+
+
+def parse_document(data: bytes, source: str, stem: str | None = None,
+                   problems: list[str] | None = None) -> list[Article]:
+    """Parse one file's bytes into articles according to its suffix.
+
+    Args:
+        problems: if given, told about parts left out of a file that is
+            otherwise read (a `.jsonl` file's bad lines), one line each.
+    Raises:
+        CorpusError: wrong type, bad encoding, or bad contents.
+    """
+    suffix = Path(source).suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise CorpusError(f"{source}: 不支持的文件类型 unsupported file type {suffix or '(none)'}; 请用 use {', '.join(SUPPORTED_SUFFIXES)}")
+    if len(data) > MAX_FILE_BYTES:
+        raise CorpusError(f"{source}: 文件超过 {MAX_FILE_BYTES // 2**20} MB file is larger than {MAX_FILE_BYTES // 2**20} MB")
+    stem = stem or safe_stem(source)
+    text, encoding = decode_bytes(data, source)
+    if encoding not in ("utf-8", "utf-8-sig"):
+        log.info("%s: decoded as %s", source, encoding)
+    if not text.strip():
+        raise CorpusError(f"{source}: 空文件 file is empty")
+    if suffix == ".jsonl":
+        return _jsonl_articles(text, source, stem, problems if problems is not None else [])
+    if suffix in (".html", ".htm"):
+        title, body = html_to_text(text)
+        articles = split_page(body, source, stem)
+        if title and len(articles) == 1:
+            articles[0] = Article(**{**articles[0].__dict__, "title": title})
+        return articles
+    return split_page(text, source, stem)
+

@@ -1,0 +1,39 @@
+"""What a question must be before it is searched: text with words, at most MAX_QUERY_CHARS; and k."""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+
+from rag.errors import QueryError
+
+log = logging.getLogger(__name__)
+
+MAX_QUERY_CHARS = 2000  # longer questions are cut (with a log notice); see README
+
+
+def checked_k(k) -> int:
+    """The one rule for k (search, ask, the CLI): a whole number from 1 up; raises QueryError otherwise."""
+    if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
+        raise QueryError("k must be a positive number")
+    return k
+
+
+def clean_query(query: str) -> str:
+    """Validate and normalise a question; raises ValueError with a readable sentence."""
+    if not isinstance(query, str):
+        raise QueryError("问题必须是文字 (the question must be text)")
+    query = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in query)
+    # Full-width digits and letters (４０８５, ＡＢ) become ASCII; full-width
+    # punctuation stays as the user typed it.
+    query = re.sub(r"[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]", lambda m: unicodedata.normalize("NFKC", m.group(0)), query)
+    query = unicodedata.normalize("NFC", query).strip()
+    if not query:
+        raise QueryError("问题为空 (the question is empty)")
+    if not any(ch.isalnum() for ch in query):
+        raise QueryError("问题里没有文字 (the question has no words in it)")
+    if len(query) > MAX_QUERY_CHARS:
+        log.warning("question cut from %d to %d characters", len(query), MAX_QUERY_CHARS)
+        query = query[:MAX_QUERY_CHARS]
+    return query
