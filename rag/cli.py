@@ -151,7 +151,7 @@ def cmd_ask(args) -> int:
 
 def answer_text(answer) -> str:
     """An `Answer` as plain text for the terminal: the answer, notices, then the sources."""
-    from rag.answer.messages import (ANSWER_LABEL, DISAGREE, NOT_FOUND, NOT_FOUND_REASON, POSSIBLY_RELATED,
+    from rag.answer.messages import (ANSWER_LABEL, DISAGREE, HEADLINE, NOT_FOUND, NOT_FOUND_REASON, POSSIBLY_RELATED,
                                      RELATED_PASSAGES, SOURCES, notice_text)
     from rag.answer.instructions import without_instructions
     from rag.text import snippet
@@ -169,11 +169,12 @@ def answer_text(answer) -> str:
     elif answer.short_answer:
         lines.append(f"{ANSWER_LABEL}：{answer.short_answer}")
     lines.append(answer.text)
+    lines += [f"{p.label}：{NOT_FOUND}。" for p in answer.parts if p.short_answer is None]
     if answer.citations:
         lines += ["", f"{SOURCES}:"]
         for c in answer.citations:
             lines.append(f"[{c.n}] {c.title} ({c.source}, {c.doc_id} {c.start}–{c.end})")
-            lines.append(f"    {c.quote}")
+            lines.append(f"    {c.quote}" + (HEADLINE if c.headline else ""))
     return "\n".join(lines)
 
 

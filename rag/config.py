@@ -45,7 +45,7 @@ class Config:
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}")
         if self.k <= 0:
-            raise ConfigError("k must be a positive number")
+            raise ConfigError("k 必须是正整数 (k must be a positive number)")
 
     BUILD_KEYS = ("model", "chunk_size", "chunk_overlap", "index_type", "bm25_tokenizer", "bm25_pinyin", "store")
 

@@ -45,7 +45,7 @@ def require_hub(name: str, what: str, alternatives: str) -> None:
         alternatives: what the user can use instead, for the message.
     """
     if looks_like_local_path(name):
-        raise ModelLoadError(f"{what} {name!r} is a path that does not exist ({Path(name).expanduser()}); "
+        raise ModelLoadError(f"{what} {name!r} is a path that does not exist ({Path(name).expanduser().absolute()}); "
                              f"give an existing folder, or {alternatives}")
     if not hub_reachable():
         raise ModelLoadError(f"{what} {name!r} is not on disk and the Hugging Face hub cannot be reached; "

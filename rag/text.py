@@ -217,6 +217,14 @@ def sentences_in(article_text: str, start: int, end: int) -> list[Sentence]:
 
 # ---------------------------------------------------------------- names
 
+# The commonest Chinese surnames (the first ~120 by population): an author line under a headline
+# ("王文军 吴杰 侯兴") is names that start with one.
+SURNAMES = set(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢"
+    "姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤骆邢"
+)
+
+
 _ORG_SUFFIX = r"(?:局|委员会|委|公司|集团|银行|大学|学院|学校|中心|研究所|研究院|医院|协会|合作社|办公室|组织部|宣传部|统战部|分行|支行)"
 _PLACE_SUFFIX = r"(?:省|市|县|区|旗|镇|乡|村|街道|社区|小区)"
 NAME_TAGS = ("nr", "ns", "nt")  # jieba's part-of-speech tags for people, places, organisations

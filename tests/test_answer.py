@@ -88,7 +88,7 @@ def test_ask_json_cli(seed_index):
     out = json.loads(p.stdout)
     assert {"query", "text", "short_answer", "abstained", "citations", "hits"} <= set(out)
     assert out["short_answer"] == "姚欣" and out["abstained"] is False
-    assert set(out["citations"][0]) == {"n", "chunk_id", "doc_id", "source", "title", "quote", "start", "end"}
+    assert set(out["citations"][0]) == {"n", "chunk_id", "doc_id", "source", "title", "quote", "start", "end", "headline"}
 
 
 def test_generative_without_generator_is_a_clear_error(seed_index):

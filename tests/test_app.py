@@ -287,7 +287,9 @@ def test_first_build_shows_progress_and_the_api_answers_with_an_error(tmp_path):
     from .conftest import SEEDS
 
     corpus = tmp_path / "corpus"
-    shutil.copytree(SEEDS, corpus)
+    corpus.mkdir()
+    for page in sorted(SEEDS.glob("*.txt"))[:2]:  # ~60 passages: several progress steps, a short build
+        shutil.copy(page, corpus / page.name)
     ARTIFACTS.mkdir(exist_ok=True)
     with running_app(tmp_path / "index", corpus, tmp_path / "app.log", wait=False,
                      env={"RAG_READY_WAIT_S": "1"}) as url:
@@ -348,3 +350,29 @@ def test_readme_command_line_examples_run(seed_index):
                              cwd=seed_index.parent, capture_output=True, text=True, timeout=300,
                              env={**os.environ, "PYTHONPATH": str(ROOT)})
         assert out.returncode == 0 and out.stdout.strip(), (line, out.stderr)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_refused_question_leaves_the_chat_usable(app_url):
+    """An empty question in the chat box: a message beside the box, the conversation kept, and the
+    box usable for the next question (an error raised inside the answer would leave it disabled)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = _launch(p)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(app_url)
+        page.wait_for_selector('#question textarea', timeout=60000)
+        first = _ask_in_browser(page, "张连印回乡以后一共植树多少株？")
+        assert "205万株" in first
+        box = page.locator('#question textarea')
+        box.fill("   ")
+        box.press("Enter")
+        page.wait_for_function("() => document.body.innerText.includes('问题为空')", timeout=30000)
+        assert box.is_enabled()
+        assert page.locator('[data-testid="bot"]').count() == 1  # the conversation is kept
+        again = _ask_in_browser(page, "吉家庄村的第一书记是谁？")
+        assert "姚欣" in again and page.locator('[data-testid="bot"]').count() == 2
+        page.screenshot(path=str(ARTIFACTS / "chat-refused.png"), full_page=True)
+        browser.close()

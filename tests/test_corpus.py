@@ -255,3 +255,13 @@ def test_a_commentary_titled_after_its_body_has_its_label_offsets():
     labels = [comment.text[a:b] for a, b in (*comment.headline_spans, *comment.byline_spans)]
     assert "减负要减到实处" in labels and "钱明" in labels
     assert not comment.in_label(comment.text.index("减负不是减责任"))
+
+
+def test_an_html_page_keeps_its_own_headline_and_a_non_text_jsonl_title_is_ignored():
+    page = ("<html><head><title>某某网 - 新闻频道</title></head><body><h1>蒋家村选出新书记</h1>"
+            "<p>本报记者 韩雨</p><p>蒋家村党支部书记由卫十三担任。</p></body></html>").encode("utf-8")
+    [article] = parse_document(page, "page.html")
+    assert article.title == "蒋家村选出新书记"  # the site's <title> would hide the story's headline
+    assert [article.text[a:b] for a, b in article.headline_spans] == ["蒋家村选出新书记"]
+    [row] = parse_document(json.dumps({"title": ["x"], "text": "行正文第一句。第二句。"}, ensure_ascii=False).encode(), "r.jsonl")
+    assert row.title == "行正文第一句"

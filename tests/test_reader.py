@@ -214,21 +214,50 @@ def test_damaged_weights_fail_and_the_cli_says_so(tmp_path, seed_index):
     assert len(lines) == 1 and "checksum" in lines[0], p.stderr
 
 
-def test_headline_and_byline_lines_are_never_quoted_as_answers(tmp_path):
-    """Spans inside a printed headline or byline are labels, not statements, whatever the headline's
-    shape: here a two-line headline (its title joined with a space is not in the text verbatim)."""
+def test_a_fact_only_in_a_headline_is_cited_as_the_headline_and_a_byline_never(tmp_path):
+    """A two-line headline (its title joined with a space is not in the text verbatim) stating a fact
+    no body sentence repeats: the answer cites the headline, marked as such, instead of dropping it
+    and taking a weaker span from another article. A byline is never quoted."""
     from rag import Retriever, build_index
+    from rag.cli import answer_text
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "qinghe_town.txt").write_text(
-        "其他新闻\n\n本报记者 某某\n\n这是另一篇报道的正文。\n\n"
+        "平安村修通新路\n\n本报记者 某某\n\n平安村的村委会主任武明胜说，新路让村民出行更方便。\n\n"
         "青禾镇获评省级卫生乡镇\n\n全镇群众共建美丽家园\n\n本报记者 林晓舟\n\n"
         "近日，省爱卫会公布了今年的评审结果。镇里组织志愿者清理河道，村民参与垃圾分类。\n", encoding="utf-8")
     build_index(corpus, tmp_path / "index")
     r = Retriever.load(tmp_path / "index", corpus_dir=corpus)
-    for question in ("哪个镇获评省级卫生乡镇？", "这篇报道的记者是谁？", "全镇群众共建什么？"):
-        a = ask(question, retriever=r)
-        for c in a.citations:
-            article = r.article(c.doc_id)
-            assert not any(article.in_label(i) for i in range(c.start, c.end)), (question, c.quote)
+    a = ask("哪个镇获评省级卫生乡镇？", retriever=r)
+    assert not a.abstained and "青禾镇" in a.short_answer
+    c = a.citations[0]
+    article = r.article(c.doc_id)
+    assert c.headline and article.in_headline(c.start) and article.text[c.start : c.end] == c.quote
+    assert "（标题 headline）" in answer_text(a)
+    for question in ("这篇报道的记者是谁？", "谁当选青禾镇的村委会主任？"):
+        for c in ask(question, retriever=r).citations:
+            doc = r.article(c.doc_id)
+            assert not any(a <= c.start < b for a, b in doc.byline_spans), (question, c.quote)
+            assert c.headline == doc.in_headline(c.start)
+
+
+def test_a_span_starting_in_the_byline_is_trimmed_to_the_body(tmp_path):
+    """The reader's best span may start in the byline printed just above the sentence that answers
+    ("本报记者 林晓舟\\n\\n云岭果业公司…"): it is cut to the body, not thrown away."""
+    from rag import Retriever, build_index
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "orchard.txt").write_text(
+        "其他新闻\n\n本报记者 某某\n\n这是另一篇报道的正文。\n\n"
+        "智慧农业系统助力果园增收\n\n本报记者 林晓舟\n\n"
+        "云岭果业公司推出的SmartFarm系统已在柳溪县8个果园投用。果农通过手机就能查看土壤湿度。\n",
+        encoding="utf-8")
+    build_index(corpus, tmp_path / "index")
+    r = Retriever.load(tmp_path / "index", corpus_dir=corpus)
+    a = ask("SmartFarm系统是哪家公司推出的？", retriever=r)
+    assert not a.abstained and "云岭果业公司" in a.short_answer
+    assert "林晓舟" not in a.short_answer
+    article = r.article(a.citations[0].doc_id)
+    assert not article.in_label(a.citations[0].start)

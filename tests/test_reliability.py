@@ -129,3 +129,10 @@ def test_host_warning():
     assert host_warning("127.0.0.1", None) is None
     assert host_warning("0.0.0.0", "u:p") is None
     assert "WARNING" in host_warning("0.0.0.0", None)
+
+
+def test_control_characters_do_not_count_towards_the_length_limit(retriever):
+    a = ask("吉家庄村的第一书记是谁？" + "\x00" * 5000, retriever=retriever)
+    assert "question_cut" not in a.notices and a.short_answer == "姚欣"
+    a = ask("吉家庄村的第一书记是谁？" + "啊" * 3000, retriever=retriever)
+    assert a.notices == ("question_cut",)

@@ -504,3 +504,13 @@ def test_one_error_type_for_the_library():
 
     for name in ("ask_stream", "add_files", "load_generator", "load_reader", "RagError"):
         assert getattr(rag, name) is not None
+
+
+def test_a_folder_without_a_model_fails_before_torch_is_imported(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a model", encoding="utf-8")
+    code = ("import sys\nfrom rag.encoders.st import load_embedder\n"
+            f"try:\n    load_embedder({str(tmp_path)!r})\nexcept Exception as e:\n    print(type(e).__name__, e)\n"
+            "print('torch' in sys.modules)")
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert p.stdout.splitlines()[0].startswith("ModelLoadError") and "holds no sentence-transformers model" in p.stdout
+    assert p.stdout.splitlines()[-1] == "False"

@@ -30,8 +30,8 @@ import re
 from dataclasses import dataclass
 
 from rag.answer.instructions import INJECTION
-from rag.answer.messages import NOT_FOUND
-from rag.answer.question import is_open_question, question_parts
+from rag.answer.question import asked_about, is_open_question, question_parts
+from rag.answer.span import complete, expected
 from rag.answer.types import AnswerPart, Citation
 from rag.reader import load_reader
 from rag.retrieval.retriever import Hit, Retriever
@@ -84,6 +84,7 @@ class _Found:
     margin: float
     hit: Hit
     sentence: Sentence
+    headline: bool = False  # the sentence is the article's printed headline
 
 
 def _passages(hits: list[Hit], retriever: Retriever) -> tuple[list[str], list[int]]:
@@ -107,36 +108,77 @@ def _read(reader, question: str, hits: list[Hit], retriever: Retriever, max_span
     """Spans of `question` in `hits`, placed in their sentences (best first), and the threshold."""
     texts, shifts = _passages(hits, retriever)
     reading = reader.read(question, texts, max_spans=max_spans * 2)
+    want = expected(question)
     found: list[_Found] = []
     for sp in reading.spans:
         shift = shifts[sp.passage]
-        if sp.start < shift:
-            continue  # inside the headline
         hit = hits[sp.passage]
         article = retriever.article(hit.doc_id)
         if article is None:
             continue
-        a, b = hit.start + sp.start - shift, hit.start + sp.end - shift
-        if article.in_label(a):
-            continue  # the headline or byline printed in the article: labels, not statements
+        if sp.start < shift:  # in the title put before the passage: cited as the printed headline
+            located = _in_headline(article, texts[sp.passage][sp.start : sp.end])
+            if located is None:
+                continue
+            a, b = located
+        else:
+            a, b = hit.start + sp.start - shift, hit.start + sp.end - shift
+            while a < b and article.text[a].isspace():  # a token's offsets may take in the line break before it
+                a += 1
+            while b > a and article.text[b - 1].isspace():
+                b -= 1
+        a = _out_of_byline(article, a, b)
+        if a is None:
+            continue  # inside the byline: a label, never an answer
+        if "\n" in article.text[a:b]:
+            continue  # across a paragraph break: the end of one statement and the start of another
+        if article.text[a:b].strip() == asked_about(question):
+            continue  # the noun the question word asks about ("哪所大学" -> "大学") is no answer
         sents = sentences_in(article.text, a, b)
         if not sents or any(INJECTION.search(s.text) for s in sents):
             continue  # an instruction planted in an article is not a statement of fact
         if len(sents) > 1:
             sents = [Sentence(article.text[sents[0].start : sents[-1].end], sents[0].start, sents[-1].end)]
-        found.append(_Found(sp.text, sp.margin, hit, sents[0]))
+        completed = complete(article.text, a, b, (sents[0].start, sents[0].end), want)
+        if completed is None:
+            continue  # no value of the kind asked for (another unit, a duration for a year)
+        a, b = completed
+        found.append(_Found(article.text[a:b], sp.margin, hit, sents[0], article.in_headline(a)))
         if len(found) >= max_spans:
             break
     return found, reading.threshold
 
 
-def cite(n: int, h: Hit, s: Sentence) -> Citation:
-    """Citation number `n`: sentence `s` of the article of passage `h`."""
-    return Citation(n, h.chunk_id, h.doc_id, h.source, h.title, s.text, s.start, s.end)
+def _out_of_byline(article, start: int, end: int) -> int | None:
+    """Where a span starts once the printed byline it starts in is cut off
+    ("本报记者 林晓舟\n\n云岭果业公司" -> "云岭果业公司"); None when nothing of it is outside it."""
+    while start < end and any(a <= start < b for a, b in article.byline_spans):
+        start = next(b for a, b in article.byline_spans if a <= start < b)
+        while start < end and article.text[start].isspace():
+            start += 1
+    return start if start < end else None
+
+
+def _in_headline(article, words: str) -> tuple[int, int] | None:
+    """Where a span the reader found in the title put before a passage stands in the article's
+    printed headline (quoted and marked as the headline: a headline can state a fact no sentence
+    repeats); None when the headline is not printed in the text (a .jsonl or <title> title)."""
+    words = words.strip()
+    at = article.text.find(words) if words else -1
+    while at >= 0:
+        if article.in_headline(at) and article.in_headline(at + len(words) - 1):
+            return at, at + len(words)
+        at = article.text.find(words, at + 1)
+    return None
+
+
+def cite(n: int, h: Hit, s: Sentence, headline: bool = False) -> Citation:
+    """Citation number `n`: sentence `s` of the article of passage `h` (or its printed headline)."""
+    return Citation(n, h.chunk_id, h.doc_id, h.source, h.title, s.text, s.start, s.end, headline)
 
 
 def _citation(n: int, f: _Found) -> Citation:
-    return cite(n, f.hit, f.sentence)
+    return cite(n, f.hit, f.sentence, f.headline)
 
 
 _DIGITS = re.compile(r"\d+(?:\.\d+)?|[零〇一二两三四五六七八九十百千万亿]+")
@@ -226,8 +268,7 @@ def _compose_parts(parts: list[str], hits: list[Hit], retriever: Retriever, read
         found, threshold = _read(reader, part, part_hits, retriever, max_spans=1)
         label = part.rstrip("？?")
         if not found or found[0].margin < threshold:
-            lines.append(f"{label}：{NOT_FOUND}。")
-            values.append(AnswerPart(label, None, None))
+            values.append(AnswerPart(label, None, None))  # the renderers say it is not in the articles
             continue
         f = found[0]
         margins.append(f.margin - threshold)

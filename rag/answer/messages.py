@@ -13,13 +13,13 @@ POSSIBLY_RELATED = "可能相关的段落 possibly related"
 SOURCES = "来源 Sources"
 ANSWER_LABEL = "答案"
 DISAGREE = "资料中的说法不一致 the sources disagree"
+HEADLINE = "（标题 headline）"  # after a quote that is an article's printed headline, not a body sentence
 
 # Answer.notices: code -> message. `{n}` is filled from Answer.removed_sentences.
 NOTICES = {
     "question_cut": "问题过长，只使用了前 {max_chars} 个字符。The question was cut to its first {max_chars} characters.",
     "closest_sentence": "阅读模型只读中文问题；以下是与问题最接近的原句，请核对。"
                         "The reader reads Chinese questions only: this is the closest sentence, please check it.",
-    "sources_disagree": "不同文章给出的数值不同，两处都已引用。Different articles give different values; both are cited.",
     "generated_removed": "已删除 {n} 句无法在所引资料中核实的生成内容。"
                          "{n} generated sentence(s) that the cited passages do not support were removed.",
     "generator_unverified": "生成的回答无法在资料中核实，以下为阅读模型的回答。"

@@ -8,6 +8,7 @@ compose with the trained reader (`compose.py`).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 
@@ -15,9 +16,10 @@ from rag.answer.compose import Composed, cite, compose_answer
 from rag.answer.conversation import resolve_followup
 from rag.answer.types import Answer
 from rag.reader import load_reader
-from rag.retrieval.query import MAX_QUERY_CHARS, clean_query
+from rag.retrieval.query import MAX_QUERY_CHARS, normalize_query
 from rag.retrieval.retriever import Hit, Retriever
 
+log = logging.getLogger(__name__)
 
 def _to_answer(c: Composed, query: str, hits: list[Hit], seconds: float, resolved: str = "",
                notices: tuple[str, ...] = (), answerer: str = "extractive", removed: int = 0) -> Answer:
@@ -79,9 +81,11 @@ def ask_stream(
     t0 = time.perf_counter()
     notices = []
     raw = query if isinstance(query, str) else ""
-    if isinstance(query, str) and len(query.strip()) > MAX_QUERY_CHARS:
+    normalized = normalize_query(query)
+    if len(normalized) > MAX_QUERY_CHARS:  # measured after cleaning: control characters do not count
+        log.info("question cut from %d to %d characters", len(normalized), MAX_QUERY_CHARS)
         notices.append("question_cut")
-    query = clean_query(query)
+    query = normalized[:MAX_QUERY_CHARS]
     reader = load_reader()  # a missing or damaged reader fails here, before any work
     resolved = resolve_followup(query, history or [])
     k = retriever.config.k if k is None else k  # k=0 is refused by search, as it is there

@@ -112,3 +112,18 @@ def question_parts(query: str) -> list[str]:
         before, left = before + left[: -len(right)], left[-len(right) :]
     after = re.sub(r"^(的[^分各]*?)?(分别|各自|各)(是|为|有)?", lambda x: (x.group(1) or "") + (x.group(3) or "是"), after)
     return [before + left + after, before + right + after]
+
+
+
+
+def asked_about(query: str) -> str:
+    """The noun a question word asks about: "大学" in "李国平毕业于哪所大学？" ("" when there is none).
+    An answer that is only this noun names nothing."""
+    words = [w for w in get_jieba().lcut(query) if w.strip()]
+    for i, w in enumerate(words):
+        if re.fullmatch(r"哪[一个所家位种座条些]?|什么|何种", w):
+            rest = words[i + 1 :]
+            if rest and len(w) == 1 and rest[0] in "一个所家位种座条些":  # 哪 / 所 / 大学
+                rest = rest[1:]
+            return rest[0] if rest and CJK_RUN.fullmatch(rest[0]) else ""
+    return ""

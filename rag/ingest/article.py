@@ -18,14 +18,19 @@ class Article:
     date: str = ""
     captions: tuple[tuple[int, int], ...] = ()
     # [start, end) offsets in `text` of the headline and byline blocks printed in it (empty when
-    # the title came from elsewhere: a .jsonl field, an HTML <title>). Labels, not statements:
-    # no answer is taken from them, and the article page shows them once, as its heading.
+    # the title came from elsewhere: a .jsonl field, an HTML <title> of a page without a headline).
+    # Labels: a byline is never an answer, a headline only when cited as the headline; the
+    # article page shows them once, as its heading.
     headline_spans: tuple[tuple[int, int], ...] = ()
     byline_spans: tuple[tuple[int, int], ...] = ()
 
     def in_label(self, offset: int) -> bool:
         """True when character `offset` of the text lies in the printed headline or byline."""
         return any(a <= offset < b for a, b in (*self.headline_spans, *self.byline_spans))
+
+    def in_headline(self, offset: int) -> bool:
+        """True when character `offset` of the text lies in the printed headline."""
+        return any(a <= offset < b for a, b in self.headline_spans)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -82,7 +82,8 @@ def _jsonl_articles(text: str, source: str, stem: str, problems: list[str]) -> l
             bad.append(f"{lineno} (缺少 \"text\" no non-empty \"text\" field)")
             continue
         body = unicodedata.normalize("NFC", row["text"].strip())
-        title = str(row.get("title") or "").strip() or first_sentence(body)
+        title = row.get("title") if isinstance(row.get("title"), str) else ""
+        title = title.strip() or first_sentence(body)
         articles.append(
             Article(
                 doc_id=f"{stem}-{lineno:02d}",
@@ -133,7 +134,8 @@ def parse_document(data: bytes, source: str, stem: str | None = None,
     if suffix in (".html", ".htm"):
         title, body = html_to_text(text)
         articles = split_page(body, source, stem)
-        if title and len(articles) == 1:
+        # a <title> often carries the site's name: the page's own headline (<h1>) wins when there is one
+        if title and len(articles) == 1 and not articles[0].headline_spans:
             articles[0] = Article(**{**articles[0].__dict__, "title": title})
         return articles
     return split_page(text, source, stem)

@@ -36,7 +36,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from rag.ingest.article import Article
-from rag.text import CJK_CHARS, cjk_bigrams
+from rag.text import CJK_CHARS, SURNAMES, cjk_bigrams
 
 # records the version it was built with and is rebuilt (cheaply: unchanged passages come from
 # the embedding cache) when it differs, so users never keep titles from an older splitter.
@@ -66,10 +66,6 @@ _MD_HEADING = re.compile(r"^#{1,6}\s+")
 # or it is 2-3 single characters with spaces between; headline words ("感悟初心 勇挑重担")
 # are longer or do not start with a surname. One unspaced name ("赵成") stays a headline line:
 # alone it cannot be told from a three-character subhead.
-_SURNAMES = set(
-    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢"
-    "姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤骆邢"
-)
 _SPACED_NAME = re.compile(rf"^[{CJK_CHARS}](?:\s+[{CJK_CHARS}]){{1,2}}$")
 _NAME_WORD = re.compile(rf"^[{CJK_CHARS}]{{2,3}}$")
 
@@ -79,14 +75,14 @@ _COLUMN_LABEL_MAX = 6  # "金台潮声", "每周一学", "掠影": a column's na
 
 def _is_single_name(line: str) -> bool:
     """"赵成": one 2-3 character name starting with a common surname (an author under a headline)."""
-    return bool(_NAME_WORD.match(line)) and line[0] in _SURNAMES
+    return bool(_NAME_WORD.match(line)) and line[0] in SURNAMES
 
 
 def _is_name_line(line: str) -> bool:
     if _SPACED_NAME.match(line):
-        return line[0] in _SURNAMES
+        return line[0] in SURNAMES
     words = line.split()
-    return len(words) >= 2 and all(_NAME_WORD.match(w) and w[0] in _SURNAMES for w in words)
+    return len(words) >= 2 and all(_NAME_WORD.match(w) and w[0] in SURNAMES for w in words)
 
 
 # ---------------------------------------------------------------- page splitting

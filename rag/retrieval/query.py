@@ -16,12 +16,25 @@ MAX_QUERY_CHARS = 2000  # longer questions are cut (with a log notice); see READ
 def checked_k(k) -> int:
     """The one rule for k (search, ask, the CLI): a whole number from 1 up; raises QueryError otherwise."""
     if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
-        raise QueryError("k must be a positive number")
+        raise QueryError("k 必须是正整数 (k must be a positive number)")
     return k
 
 
 def clean_query(query: str) -> str:
-    """Validate and normalise a question; raises ValueError with a readable sentence."""
+    """A question checked, normalised and cut to MAX_QUERY_CHARS characters.
+
+    Raises:
+        QueryError: not text, empty, or no words in it (one sentence, Chinese then English).
+    """
+    query = normalize_query(query)
+    if len(query) > MAX_QUERY_CHARS:
+        log.warning("question cut from %d to %d characters", len(query), MAX_QUERY_CHARS)
+    return query[:MAX_QUERY_CHARS]
+
+
+def normalize_query(query: str) -> str:
+    """A question checked and normalised (control characters to spaces, full-width digits and
+    letters to ASCII, NFC, stripped), not cut. Raises QueryError as `clean_query`."""
     if not isinstance(query, str):
         raise QueryError("问题必须是文字 (the question must be text)")
     query = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in query)
@@ -33,7 +46,4 @@ def clean_query(query: str) -> str:
         raise QueryError("问题为空 (the question is empty)")
     if not any(ch.isalnum() for ch in query):
         raise QueryError("问题里没有文字 (the question has no words in it)")
-    if len(query) > MAX_QUERY_CHARS:
-        log.warning("question cut from %d to %d characters", len(query), MAX_QUERY_CHARS)
-        query = query[:MAX_QUERY_CHARS]
     return query

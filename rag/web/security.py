@@ -93,13 +93,11 @@ def checked_web_k(value) -> int:
     """k from a web client: a number from 1 to 10 (None: the default), anything else is an error in one sentence."""
     if value is None:
         return DEFAULT_K
-    try:
-        k = int(value)
-    except (TypeError, ValueError):
-        raise ValueError("k 必须是 1 到 10 的整数 (k must be a whole number from 1 to 10)") from None
-    if not 1 <= k <= 10:
+    # a slider sends 5 or 5.0; true, 2.5, "5", 1e999 and NaN are not whole numbers of passages
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole or not 1 <= value <= 10:
         raise ValueError("k 必须是 1 到 10 的整数 (k must be a whole number from 1 to 10)")
-    return k
+    return int(value)
 
 
 def host_warning(host: str, auth: str | None) -> str | None:

@@ -73,7 +73,7 @@ class Service:
                 retriever.encoder  # an index of other weights is stale too: rebuilt below
             except IndexStateError as e:
                 # expected on a first start: one line, and the build's progress on the page
-                log.info("no usable index yet (%s): building it now", _reason(e))
+                log.info("building the index of %s in %s now (%s)", self.corpus_dir, self.index_dir, _reason(e))
                 self.status = "建立索引 building the index…"
                 build_index(self.corpus_dir, self.index_dir, Config().with_(model=self.model),
                             progress=sys.stderr.isatty(), notify=self._notify)

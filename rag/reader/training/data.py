@@ -187,12 +187,18 @@ def training_windows(tokenizer, examples: list[QAExample], max_len: int, stride:
     return out
 
 
-def validation_squad(cmrc_file: Path) -> dict:
-    """The validation split of CMRC 2018 dev as a SQuAD-format document (for open-corpus evals)."""
+def validation_squad(cmrc_file: Path, split: str = "validation") -> dict:
+    """One split of CMRC 2018 dev as a SQuAD-format document (for open-corpus evals).
+
+    Args:
+        split: "validation" (20 % of the articles, never trained on) or "train" (the rest: what
+            the reader was trained on, where answer-layer rules may be tuned).
+    """
     try:
         data = json.loads(Path(cmrc_file).read_text(encoding="utf-8"))
         keep = [a for i, a in enumerate(data["data"])
-                if is_validation(f"cmrc2018:{a.get('id') or a.get('title') or i}")]
+                if is_validation(f"cmrc2018:{a.get('id') or a.get('title') or i}") == (split == "validation")]
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise CorpusError(f"{cmrc_file} is not a readable SQuAD-format file ({type(e).__name__}: {e})") from None
-    return {"version": data.get("version", ""), "split": "validation (20 % of CMRC 2018 dev articles)", "data": keep}
+    label = "validation (20 % of CMRC 2018 dev articles)" if split == "validation" else "train (80 % of CMRC 2018 dev articles)"
+    return {"version": data.get("version", ""), "split": label, "data": keep}
