@@ -321,6 +321,7 @@ def _readme_blocks(lang: str) -> list[str]:
     return re.findall(rf"```{lang}\n(.*?)```", text, flags=re.S)
 
 
+@pytest.mark.slow  # measured 3-5 s
 def test_readme_examples_run_and_print_what_they_say(app_url, seed_index):
     """Every Python example of the README, as a user would paste it: the gradio_client one against a
     running app over the seeds, the library one in a folder holding the seed index as `index`."""
@@ -338,6 +339,7 @@ def test_readme_examples_run_and_print_what_they_say(app_url, seed_index):
     assert out.stdout.strip().splitlines()[-1] == printed
 
 
+@pytest.mark.slow  # measured 3-5 s
 def test_readme_command_line_examples_run(seed_index):
     """The README's `rag search` / `rag ask` lines, on the seed index (exit 0, the answer printed)."""
     lines = [line for block in _readme_blocks("bash") for line in block.splitlines()

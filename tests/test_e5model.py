@@ -48,6 +48,7 @@ def test_tokenizer_matches_the_tokenizers_unigram(tokenizer):
         assert tokenizer.tokenize(t)[0] == ref.encode(tokenizer.normalize(t)[0], add_special_tokens=False).ids, t
 
 
+@pytest.mark.slow  # measured 3-5 s
 def test_network_equals_transformers_bert():
     """The torch-only network (rag.e5net) computes what transformers' BertModel computes."""
     import torch

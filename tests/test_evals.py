@@ -34,6 +34,7 @@ def test_gold_eval_meets_the_floors(seed_index, tmp_path):
     assert "hybrid" in p.stdout and "hit@5" in p.stdout
 
 
+@pytest.mark.slow  # measured 3-5 s
 def test_floor_breach_fails(seed_index, tmp_path):
     floors = tmp_path / "floors.json"
     floors.write_text(json.dumps({"bm25": {"min": {"hit@5": 1.01}}}), encoding="utf-8")

@@ -36,6 +36,7 @@ def test_manifest_records_settings_and_hashes(seed_index):
     assert {"vectors.faiss", "chunks.jsonl", "articles.jsonl"} <= set(m["checksums"])
 
 
+@pytest.mark.slow  # measured 3-5 s
 def test_rebuild_embeds_only_what_changed(tmp_path, small_corpus, minilm):
     index = tmp_path / "index"
     cfg = Config(model="minilm-test")
@@ -108,6 +109,7 @@ def test_second_concurrent_build_is_refused(tmp_path, small_corpus, minilm):
         build_index(small_corpus, index, Config(model="minilm-test"), encoder=minilm)
 
 
+@pytest.mark.slow  # measured 3-5 s
 def test_hnsw_index_finds_the_same_top_hit(tmp_path, small_corpus, minilm):
     flat, hnsw = tmp_path / "flat", tmp_path / "hnsw"
     build_index(small_corpus, flat, Config(model="minilm-test"), encoder=minilm)

@@ -131,6 +131,7 @@ def test_host_warning():
     assert "WARNING" in host_warning("0.0.0.0", None)
 
 
+@pytest.mark.slow  # measured 3-5 s
 def test_control_characters_do_not_count_towards_the_length_limit(retriever):
     a = ask("吉家庄村的第一书记是谁？" + "\x00" * 5000, retriever=retriever)
     assert "question_cut" not in a.notices and a.short_answer == "姚欣"
