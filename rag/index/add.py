@@ -28,6 +28,8 @@ MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 
 @dataclass
 class AddReport:
+    """What `add_files` did with each file: added, a duplicate of a corpus file, or refused (with the reason)."""
+
     added: list[str] = field(default_factory=list)  # corpus file names
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (given file, existing corpus file)
     refused: list[tuple[str, str]] = field(default_factory=list)  # (given file, reason)

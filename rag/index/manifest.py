@@ -25,12 +25,14 @@ CACHE = "embeddings.sqlite"
 
 
 def write_jsonl(path: Path, rows) -> None:
+    """One JSON object per line, UTF-8 (chunks.jsonl, articles.jsonl)."""
     with open(path, "w", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def read_jsonl(path: Path) -> list[dict]:
+    """The objects of a JSON Lines file (blank lines skipped)."""
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 

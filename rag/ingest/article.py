@@ -33,6 +33,7 @@ class Article:
         return any(a <= offset < b for a, b in self.headline_spans)
 
     def to_dict(self) -> dict:
+        """The article as plain JSON-ready data (spans as lists); `from_dict` reads it back."""
         return asdict(self)
 
     @classmethod
