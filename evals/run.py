@@ -47,6 +47,7 @@ def evaluate(gold: list[dict], retriever, mode: str, k: int, generator=None) -> 
             "id": g["id"],
             "question": g["question"],
             "type": g["type"],
+            "case": g.get("case"),
             "answers": g["answers"],
             "evidence": g.get("evidence"),
             "rank": rank,
@@ -64,7 +65,7 @@ def evaluate(gold: list[dict], retriever, mode: str, k: int, generator=None) -> 
             "search_ms": round(search_ms, 2),
             "ask_ms": round(ask_ms, 2),
         })
-    return {"mode": mode, "k": k, "summary": summarize(rows), "by_type": by_type(rows),
+    return {"mode": mode, "k": k, "summary": summarize(rows), "by_type": by_type(rows), "by_case": by_case(rows),
             "by_language": {lang: summarize([r for r in rows if r["english"] == (lang == "en")])
                             for lang in ("zh", "en") if any(r["english"] == (lang == "en") for r in rows)},
             "latency": latency(rows), "questions": rows}
@@ -103,6 +104,24 @@ def by_type(rows: list[dict]) -> dict:
             "hit@5": hit_at([r["rank"] for r in ans], 5) if ans else None,
             "answer_accuracy": sum(r["correct"] for r in ans) / len(ans) if ans else None,
             "abstention": sum(r["abstained"] for r in part) / len(part),
+        }
+    return out
+
+
+def by_case(rows: list[dict]) -> dict:
+    """Per `case` (an optional gold field naming the kind of failure a question probes): answer accuracy,
+    short-answer accuracy (the value itself), abstention on unanswerable and answerable questions."""
+    out = {}
+    for c in sorted({r["case"] for r in rows if r.get("case")}):
+        part = [r for r in rows if r.get("case") == c]
+        ans = [r for r in part if r["answers"]]
+        una = [r for r in part if not r["answers"]]
+        out[c] = {
+            "n": len(part),
+            "answer_accuracy": sum(r["correct"] for r in ans) / len(ans) if ans else None,
+            "short_answer_accuracy": sum(r["short_correct"] for r in ans) / len(ans) if ans else None,
+            "abstention": sum(r["abstained"] for r in una) / len(una) if una else None,
+            "false_abstention": sum(r["abstained"] for r in ans) / len(ans) if ans else None,
         }
     return out
 
@@ -248,6 +267,11 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(f"by type ({res['mode']}):")
         print(table(*reversed(type_rows(res))))
+        if res["by_case"]:
+            cols = ["n", "answer_accuracy", "short_answer_accuracy", "abstention", "false_abstention"]
+            print(f"by case ({res['mode']}):")
+            print(table([[c] + [v[k] if v[k] is not None else "-" for k in cols] for c, v in res["by_case"].items()],
+                        ["case"] + cols))
         if "rss_mb" in res["latency"]:
             print(f"resident memory after the run: {res['latency']['rss_mb']} MB")
         print(f"by language ({res['mode']}):")

@@ -113,8 +113,11 @@ def _number(text: str, start: int, end: int, lo: int, hi: int, unit: str | None)
         fits = [m for m in mentions if m.group("u") and _same_unit(m.group("u"), unit)]
         inside = [m for m in mentions if m.start() < end and m.end() > start]
         if any(m in fits for m in inside) or (inside and all(not m.group("u") for m in inside)):
-            # the span holds the unit asked for ("6.5万、8.5万人次"), or bare numbers ("150万"): complete it
-            return min(start, inside[0].start()), max(end, inside[-1].end())
+            # the span holds the unit asked for ("6.5万、8.5万人次"), or bare numbers ("150万"): complete
+            # it, without a number of another measure it also took in ("36座800平方米" for 多少座)
+            keep = [m for m in inside if not (m.group("u") and not _same_unit(m.group("u"), unit))]
+            return min(start, keep[0].start()) if keep[0] is inside[0] else keep[0].start(), \
+                max(end, keep[-1].end()) if keep[-1] is inside[-1] else keep[-1].end()
         if not fits:
             return (start, end) if unit in text[start:end] else None  # only another unit: no answer
         best = min(fits, key=lambda m: abs(m.start() - start))  # "42座" when 平方米 is asked: the 平方米 one
