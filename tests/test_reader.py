@@ -261,3 +261,20 @@ def test_a_span_starting_in_the_byline_is_trimmed_to_the_body(tmp_path):
     assert "林晓舟" not in a.short_answer
     article = r.article(a.citations[0].doc_id)
     assert not article.in_label(a.citations[0].start)
+
+
+def test_sibling_articles_of_one_template_are_not_sources_that_disagree(tmp_path):
+    """Two roads written up from one template: each question gets its own road's value, not
+    "the sources disagree" between two different roads (a real disagreement is tested above)."""
+    from rag import Retriever, build_index
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, road, km, builder in (("shangping.txt", "上坪村道", 8, "卢建华"), ("xiaping.txt", "下坪村道", 11, "卢建业")):
+        (corpus / name).write_text(f"{road}建成通车\n\n本报记者 田野\n\n{road}全长{km}公里，由施工队长{builder}负责建设。"
+                                   f"道路通车后，村民进城的时间缩短了一半。\n", encoding="utf-8")
+    build_index(corpus, tmp_path / "index")
+    r = Retriever.load(tmp_path / "index", corpus_dir=corpus)
+    for road, km in (("上坪村道", "8公里"), ("下坪村道", "11公里")):
+        a = ask(f"{road}全长多少公里？", retriever=r)
+        assert a.kind == "short" and a.short_answer == km, (road, a.kind, a.short_answer)

@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass
 
 from rag.answer.instructions import INJECTION
-from rag.answer.question import asked_about, is_open_question, question_parts
+from rag.answer.question import asked_about, content_terms, is_open_question, question_parts
 from rag.answer.span import complete, expected
 from rag.answer.types import AnswerPart, Citation
 from rag.reader import load_reader
@@ -188,19 +188,31 @@ def _numbers(text: str) -> tuple[str, ...]:
     return tuple(_DIGITS.findall(text))
 
 
-def _conflicting(best: _Found, others: list[_Found], threshold: float) -> _Found | None:
-    """Another passage's answer with a different number, nearly as sure as the best one."""
+def _conflicting(best: _Found, others: list[_Found], threshold: float, question: str,
+                 retriever: Retriever) -> _Found | None:
+    """Another article's answer with a different number, nearly as sure as the best one, about the
+    same subject: its article names every word of the question that the best one's article names
+    (two roads built from one template, 南湾村道 and 北湾村道, are not two sources disagreeing)."""
     mine = _numbers(best.text)
     if not mine:
         return None
+    terms = content_terms(question)
+    named = [t for t in terms if t in _article_text(retriever, best.hit)]
     for f in others:
         if f.margin < threshold or best.margin - f.margin > CONFLICT_WINDOW:
+            continue
+        if not all(t in _article_text(retriever, f.hit) for t in named):
             continue
         theirs = _numbers(f.text)
         if theirs and theirs != mine and f.hit.doc_id != best.hit.doc_id and f.text not in best.text \
                 and best.text not in f.text:
             return f
     return None
+
+
+def _article_text(retriever: Retriever, hit: Hit) -> str:
+    article = retriever.article(hit.doc_id)
+    return f"{article.title}\n{article.text}" if article is not None else hit.text
 
 
 def _adds_information(candidate: Sentence, chosen: list[Sentence]) -> bool:
@@ -314,7 +326,7 @@ def _compose_fact(question: str, hits: list[Hit], retriever: Retriever, reader) 
         return _abstain(hits, round(found[0].margin - threshold, 3) if found else None)
     best = found[0]
     confidence = round(best.margin - threshold, 3)
-    other = _conflicting(best, found[1:], threshold)
+    other = _conflicting(best, found[1:], threshold, question, retriever)
     if other is not None:
         c1, c2 = _citation(1, best), _citation(2, other)
         return Composed(f"{c1.quote}[1]\n{c2.quote}[2]", None, (c1, c2), "conflict", confidence,
