@@ -90,8 +90,8 @@ class _Found:
 def _passages(hits: list[Hit], retriever: Retriever) -> tuple[list[str], list[int]]:
     """Reader inputs: headline + passage text; and where the passage text starts in each.
 
-    The headline helps the reader know who "他" is; spans inside it are not
-    used (a headline is a label, not a statement, as the grounding check says).
+    The headline helps the reader know who "他" is; a span inside it is used only where the
+    article prints that headline, and is then cited as the headline (`_in_headline`).
     """
     texts, shifts = [], []
     for h in hits:
@@ -108,7 +108,7 @@ def _read(reader, question: str, hits: list[Hit], retriever: Retriever, max_span
     """Spans of `question` in `hits`, placed in their sentences (best first), and the threshold."""
     texts, shifts = _passages(hits, retriever)
     reading = reader.read(question, texts, max_spans=max_spans * 2)
-    want = expected(question)
+    want, asked_noun = expected(question), asked_about(question)
     found: list[_Found] = []
     for sp in reading.spans:
         shift = shifts[sp.passage]
@@ -132,7 +132,7 @@ def _read(reader, question: str, hits: list[Hit], retriever: Retriever, max_span
             continue  # inside the byline: a label, never an answer
         if "\n" in article.text[a:b]:
             continue  # across a paragraph break: the end of one statement and the start of another
-        if article.text[a:b].strip() == asked_about(question):
+        if article.text[a:b].strip() == asked_noun:
             continue  # the noun the question word asks about ("哪所大学" -> "大学") is no answer
         sents = sentences_in(article.text, a, b)
         if not sents or any(INJECTION.search(s.text) for s in sents):
@@ -196,8 +196,8 @@ def _conflicting(best: _Found, others: list[_Found], threshold: float, question:
     mine = _numbers(best.text)
     if not mine:
         return None
-    terms = content_terms(question)
-    named = [t for t in terms if t in _article_text(retriever, best.hit)]
+    best_text = _article_text(retriever, best.hit)
+    named = [t for t in content_terms(question) if t in best_text]
     for f in others:
         if f.margin < threshold or best.margin - f.margin > CONFLICT_WINDOW:
             continue

