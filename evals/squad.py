@@ -127,6 +127,37 @@ def evaluate_mode(questions: list[dict], doc_ids: list[str], retriever, mode: st
     }
 
 
+def open_corpus(data_path: Path, split: str = "all", limit: int | None = None, model: str | None = None,
+                workdir: str | None = None) -> tuple[list[dict], list[str], object]:
+    """(questions, doc id of each context, retriever) for a SQuAD-format file, one split of it
+    ("validation"/"train": CMRC 2018's fixed split, see rag.reader.training.data), indexed in
+    `workdir` (default evals/.cache/squad-<data hash>) and reused when up to date."""
+    if split in ("validation", "train"):
+        from rag.reader.training.data import validation_squad
+
+        subset = Path("evals/.cache") / f"{split}-{sha256_file(data_path)[:10]}.json"
+        subset.parent.mkdir(parents=True, exist_ok=True)
+        subset.write_text(json.dumps(validation_squad(data_path, split), ensure_ascii=False), encoding="utf-8")
+        if (data_path.parent / "LICENCE").exists():
+            shutil.copy(data_path.parent / "LICENCE", subset.parent / "LICENCE")
+        data_path = subset
+    contexts, questions = load_squad(data_path, limit)
+    tag = sha256_file(data_path)[:10] + (f"-{limit}" if limit else "")
+    workdir = Path(workdir or f"evals/.cache/squad-{tag}")
+    corpus = write_corpus(contexts, data_path, workdir)
+    t0 = time.perf_counter()
+    retriever, report = ensure_index(corpus, workdir / "index", model)
+    build_s = time.perf_counter() - t0
+    # doc ids follow the jsonl lines, in order (see rag.corpus)
+    doc_ids = [a.doc_id for a in retriever.index.articles.values()]
+    if len(doc_ids) != len(contexts):
+        raise EvalError("the corpus and its index disagree; delete the workdir and run again")
+    print(f"{len(contexts)} contexts, {report.chunks} chunks, {len(questions)} questions; "
+          f"index {'up to date' if report.up_to_date else f'built, {report.embedded} passages embedded'} in {build_s:.1f} s",
+          file=sys.stderr)
+    return questions, doc_ids, retriever
+
+
 COLUMNS = ["recall@1", "recall@5", "recall@10", "mrr@10", "em", "f1", "abstained"]
 
 
@@ -148,29 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         raise EvalError(f"data file {data_path} does not exist")
     if args.limit is not None and args.limit <= 0:
         raise EvalError("--limit must be a positive number")
-    if args.split in ("validation", "train"):
-        from rag.reader.training.data import validation_squad
-
-        subset = Path("evals/.cache") / f"{args.split}-{sha256_file(data_path)[:10]}.json"
-        subset.parent.mkdir(parents=True, exist_ok=True)
-        subset.write_text(json.dumps(validation_squad(data_path, args.split), ensure_ascii=False), encoding="utf-8")
-        if (data_path.parent / "LICENCE").exists():
-            shutil.copy(data_path.parent / "LICENCE", subset.parent / "LICENCE")
-        data_path = subset
-    contexts, questions = load_squad(data_path, args.limit)
-    tag = sha256_file(data_path)[:10] + (f"-{args.limit}" if args.limit else "")
-    workdir = Path(args.workdir or f"evals/.cache/squad-{tag}")
-    corpus = write_corpus(contexts, data_path, workdir)
-    t0 = time.perf_counter()
-    retriever, report = ensure_index(corpus, workdir / "index", args.model)
-    build_s = time.perf_counter() - t0
-    # doc ids follow the jsonl lines, in order (see rag.corpus)
-    doc_ids = [a.doc_id for a in retriever.index.articles.values()]
-    if len(doc_ids) != len(contexts):
-        raise EvalError("the corpus and its index disagree; delete the workdir and run again")
-    print(f"{len(contexts)} contexts, {report.chunks} chunks, {len(questions)} questions; "
-          f"index {'up to date' if report.up_to_date else f'built, {report.embedded} passages embedded'} in {build_s:.1f} s",
-          file=sys.stderr)
+    questions, doc_ids, retriever = open_corpus(data_path, args.split, args.limit, args.model, args.workdir)
+    contexts = doc_ids
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     results = [evaluate_mode(questions, doc_ids, retriever, m) for m in modes]
     header = ["mode"] + COLUMNS + ["ms (med/p95)"]

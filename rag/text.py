@@ -227,6 +227,12 @@ SURNAMES = set(
 
 _ORG_SUFFIX = r"(?:局|委员会|委|公司|集团|银行|大学|学院|学校|中心|研究所|研究院|医院|协会|合作社|办公室|组织部|宣传部|统战部|分行|支行)"
 _PLACE_SUFFIX = r"(?:省|市|县|区|旗|镇|乡|村|街道|社区|小区)"
+# Role titles, with the body they belong to when it precedes them ("村委会主任", "党支部书记",
+# "副局长"): a question about one role must not be answered with the holder of another.
+ROLE = re.compile(r"(?:党支部|党总支|党委|党组|村委会|居委会|村民委员会|支部|村|镇|乡|县|市|省|区|局|厂|公司|学校)?"
+                  r"(?:常务)?副?(?:第一书记|书记|主任|主席|局长|部长|省长|市长|县长|区长|镇长|乡长|村长|经理|董事长|"
+                  r"总经理|总统|总理|校长|院长|队长|教练|会长|社长|厂长|所长|处长|科长|行长|主编|总裁|总监|"
+                  r"秘书长|馆长|站长|团长|委员|司令员|司令|政委|参谋长|军长|师长)")
 NAME_TAGS = ("nr", "ns", "nt")  # jieba's part-of-speech tags for people, places, organisations
 
 

@@ -54,7 +54,7 @@ def test_a_span_that_cannot_be_what_is_asked_is_no_answer(sentence, question, sp
 @pytest.mark.parametrize("question, kind, unit", [
     ("山西省共选派了多少名干部到村任职？", "number", "名"),
     ("张连印回乡以后一共植树多少株？", "number", "株"),
-    ("总投资是多少？", "number", None),
+    ("总投资是多少？", "number", "元"),
     ("合作社是什么时候成立的？", "day", None),
     ("他是哪一年参军的？", "year", None),
     ("吉家庄村的第一书记是谁？", "person", None),

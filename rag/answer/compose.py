@@ -27,15 +27,18 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rag.answer.instructions import INJECTION
-from rag.answer.question import asked_about, content_terms, is_open_question, question_parts
+from rag.answer.enumeration import items_in
+from rag.answer.question import (SUMMARY_QUESTION, asked_about, asked_count, choice_sides, constraints, content_terms,
+                                 question_parts, question_shape)
+from rag.answer.score import ANSWER_AT, Candidate, coverage, probability
 from rag.answer.span import complete, expected
 from rag.answer.types import AnswerPart, Citation
 from rag.reader import load_reader
 from rag.retrieval.retriever import Hit, Retriever
-from rag.text import Sentence, bigram_tokens, has_cjk, sentences_in
+from rag.text import CJK_CHARS, ROLE, Sentence, bigram_tokens, has_cjk, sentences_in
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,7 @@ class _Found:
     hit: Hit
     sentence: Sentence
     headline: bool = False  # the sentence is the article's printed headline
+    probability: float = 0.0  # the answer scorer's probability that this span is right (score.py)
 
 
 def _passages(hits: list[Hit], retriever: Retriever) -> tuple[list[str], list[int]]:
@@ -146,7 +150,43 @@ def _read(reader, question: str, hits: list[Hit], retriever: Retriever, max_span
         found.append(_Found(article.text[a:b], sp.margin, hit, sents[0], article.in_headline(a)))
         if len(found) >= max_spans:
             break
-    return found, reading.threshold
+    return _scored(question, found, reading.threshold, retriever), reading.threshold
+
+
+def candidate_features(question_constraints: list[str], f: _Found, top_margin: float, threshold: float,
+                       retriever: Retriever) -> Candidate:
+    """The answer scorer's features of one span (see `rag.answer.score`)."""
+    article = retriever.article(f.hit.doc_id)
+    before = sentences_in(article.text, f.sentence.start - 1, f.sentence.start) if article is not None else []
+    near = (article.text[before[0].start : f.sentence.end] if before and article.text[before[0].end : f.sentence.start].count("\n") < 2
+            else f.sentence.text)
+    return Candidate(margin=f.margin - threshold, gap=f.margin - top_margin, rank=f.hit.rank,
+                     article_coverage=coverage(question_constraints, _article_text(retriever, f.hit)),
+                     sentence_coverage=coverage(question_constraints, near),
+                     constrained=float(bool(question_constraints)))
+
+
+def answer_candidates(question: str, hits: list[Hit], retriever: Retriever, reader=None,
+                      max_spans: int = 10) -> list[tuple[str, Candidate]]:
+    """Every span the reader offers for a one-fact question that passes the span checks, with the
+    answer scorer's features, best reader margin first: what `python -m evals.calibrate` fits on."""
+    found, threshold = _read(reader or load_reader(), question, hits[:READ_PASSAGES], retriever, max_spans)
+    if not found:
+        return []
+    wanted, top = constraints(question), max(f.margin for f in found)
+    found.sort(key=lambda f: -f.margin)
+    return [(f.text, candidate_features(wanted, f, top, threshold, retriever)) for f in found]
+
+
+def _scored(question: str, found: list[_Found], threshold: float, retriever: Retriever) -> list[_Found]:
+    """The spans with their probabilities, most probable first."""
+    if not found:
+        return found
+    wanted = constraints(question)
+    top = max(f.margin for f in found)
+    scored = [replace(f, probability=probability(candidate_features(wanted, f, top, threshold, retriever)))
+              for f in found]
+    return sorted(scored, key=lambda f: -f.probability)
 
 
 def _out_of_byline(article, start: int, end: int) -> int | None:
@@ -184,30 +224,45 @@ def _citation(n: int, f: _Found) -> Citation:
 _DIGITS = re.compile(r"\d+(?:\.\d+)?|[零〇一二两三四五六七八九十百千万亿]+")
 
 
-def _numbers(text: str) -> tuple[str, ...]:
-    return tuple(_DIGITS.findall(text))
+def _values(text: str) -> tuple[str, ...]:
+    """The facts a span states that two sources can disagree on: its numbers, else its role titles
+    ("原局长" / "原副局长")."""
+    return tuple(_DIGITS.findall(text)) or tuple(m.group(0) for m in ROLE.finditer(text))
 
 
 def _conflicting(best: _Found, others: list[_Found], threshold: float, question: str,
                  retriever: Retriever) -> _Found | None:
-    """Another article's answer with a different number, nearly as sure as the best one, about the
+    """Another answer with a different number or role, nearly as sure as the best one, about the
     same subject: its article names every word of the question that the best one's article names
-    (two roads built from one template, 南湾村道 and 北湾村道, are not two sources disagreeing)."""
-    mine = _numbers(best.text)
+    (two roads built from one template, 南湾村道 and 北湾村道, are not two sources disagreeing).
+    Within one article only roles count, and only when both sentences name every constraint of
+    the question (one article calling a person 原司令 and later 原副司令)."""
+    mine = _values(best.text)
     if not mine:
         return None
     best_text = _article_text(retriever, best.hit)
     named = [t for t in content_terms(question) if t in best_text]
+    wanted = constraints(question)
     for f in others:
-        if f.margin < threshold or best.margin - f.margin > CONFLICT_WINDOW:
+        if f.probability < ANSWER_AT or f.margin < threshold or best.margin - f.margin > CONFLICT_WINDOW:
             continue
         if not all(t in _article_text(retriever, f.hit) for t in named):
             continue
-        theirs = _numbers(f.text)
-        if theirs and theirs != mine and f.hit.doc_id != best.hit.doc_id and f.text not in best.text \
-                and best.text not in f.text:
+        theirs = _values(f.text)
+        if not theirs or theirs == mine or f.text in best.text or best.text in f.text:
+            continue
+        if f.hit.doc_id != best.hit.doc_id:
+            return f
+        roles = not _DIGITS.search(best.text + f.text)
+        if roles and wanted and f.sentence.start != best.sentence.start \
+                and coverage(wanted, f.sentence.text) == coverage(wanted, best.sentence.text) == 1.0:
             return f
     return None
+
+
+def _last_clause(span: str) -> str:
+    """A value to show for a span that runs across a sentence end: the words after it."""
+    return re.split(r"[。！？!?；;]", span)[-1] or span
 
 
 def _article_text(retriever: Retriever, hit: Hit) -> str:
@@ -233,14 +288,60 @@ class Composed:
     confidence: float | None
     parts: tuple[AnswerPart, ...] = ()
     notices: tuple[str, ...] = ()
+    probability: float | None = None  # the answer scorer's probability of the short answer (score.py)
 
 
 def _abstain(hits: list[Hit], confidence: float | None = None) -> Composed:
     return Composed("", None, (), "abstained", confidence)
 
 
-def _compose_open(question: str, hits: list[Hit], retriever: Retriever, reader) -> Composed:
+# A sentence that only attributes a quote ("卢海燕说。") or is a few characters long says nothing
+# on its own: never one of an open answer's sentences.
+_FRAGMENT = re.compile(r"^[“”\"「」]?[^，。,]{0,12}(?:说|表示|介绍|告诉记者|坦言|笑着说)[。！!]?[”\"」]?$")
+FRAGMENT_MIN_CHARS = 8
+# Words that give a reason: a 为什么 question is answered by the sentence that has one.
+_CAUSE = re.compile(r"因为|由于|为了|原因|所以|因此|导致|为此|目的是|旨在|以便|考虑到")
+
+
+def _fragment(sentence: Sentence) -> bool:
+    return len(re.findall(rf"[{CJK_CHARS}]", sentence.text)) < FRAGMENT_MIN_CHARS or bool(_FRAGMENT.match(sentence.text))
+
+
+def _sentences_of(hits: list[Hit], retriever: Retriever) -> list[tuple[Hit, Sentence]]:
+    """Every body sentence of the hits' passages (no headline, byline or planted instruction)."""
+    out = []
+    for h in hits:
+        article = retriever.article(h.doc_id)
+        if article is not None:
+            out += [(h, s) for s in sentences_in(article.text, h.start, h.end)
+                    if not article.in_label(s.start) and not INJECTION.search(s.text)]
+    return out
+
+
+def _reasons(question: str, hits: list[Hit], retriever: Retriever, margin: float) -> list[_Found]:
+    """Sentences of the top passages that give a reason (`_CAUSE`) about the question's subject: all
+    of its constraints and at least one other content word of the question, best covered first."""
+    wanted = constraints(question)
+    terms = [t for t in content_terms(question) if not any(t in w for w in wanted)]
+    scored = []
+    for h, s in _sentences_of(hits, retriever):
+        if not _CAUSE.search(s.text) or _fragment(s):
+            continue
+        article_cov = coverage(wanted, _article_text(retriever, h))
+        shared = sum(1 for t in terms if t in s.text)
+        if article_cov >= 1.0 and shared:
+            scored.append((shared / max(len(terms), 1) + coverage(wanted, s.text), -h.rank, h, s))
+    scored.sort(key=lambda x: (-x[0], -x[1]))
+    return [_Found("", margin, h, s) for _, _, h, s in scored]
+
+
+def _compose_open(question: str, hits: list[Hit], retriever: Retriever, reader, reason: bool = False) -> Composed:
     found, threshold = _read(reader, question, hits, retriever, max_spans=20)
+    found.sort(key=lambda f: -f.margin)  # sentences the reader rates, not one value: by margin
+    found = [f for f in found if not _fragment(f.sentence)]
+    if reason:
+        # the sentences that give a reason first, then what the reader rates
+        found = _reasons(question, hits, retriever, threshold - OPEN_SLACK)[:1] + found
     if not found or found[0].margin < threshold - OPEN_SLACK:
         return _abstain(hits, found[0].margin - threshold if found else None)
     chosen: list[_Found] = []
@@ -259,13 +360,103 @@ def _compose_open(question: str, hits: list[Hit], retriever: Retriever, reader) 
         for s in sentences_in(article.text, chosen[0].sentence.end, chosen[0].hit.end):
             if len(chosen) >= OPEN_SENTENCES[0]:
                 break
-            if (not INJECTION.search(s.text) and not article.in_label(s.start)
+            if (not INJECTION.search(s.text) and not article.in_label(s.start) and not _fragment(s)
                     and _adds_information(s, [c.sentence for c in chosen])):
                 chosen.append(_Found("", chosen[0].margin, chosen[0].hit, s))
     chosen.sort(key=lambda f: (f.hit.rank, f.sentence.start))
     citations = tuple(_citation(i, f) for i, f in enumerate(chosen, 1))
     text = "\n".join(f"- {c.quote}[{c.n}]" for c in citations)
     return Composed(text, None, citations, "open", round(found[0].margin - threshold, 3))
+
+
+LIST_MAX_ITEMS = 10
+
+
+def _compose_list(question: str, hits: list[Hit], retriever: Retriever, reader) -> Composed:
+    """A list question: the items of an enumeration (`enumeration.items_in`) in the passages about
+    the question's subject, each cited; an open answer when no sentence there enumerates.
+
+    Among the sentences that open or hold an enumeration, the one chosen has as many items as the
+    question says ("哪3件事"), then shares the most of the question's words (its own and the
+    sentence before it: "确定了三项重点：一是…"), then was rated by the reader.
+    """
+    found, threshold = _read(reader, question, hits, retriever, max_spans=20)
+    found.sort(key=lambda f: -f.margin)
+    if not found or found[0].margin < threshold - OPEN_SLACK:
+        return _abstain(hits, round(found[0].margin - threshold, 3) if found else None)
+    wanted, count = constraints(question), asked_count(question)
+    terms = [t for t in content_terms(question) if not any(t in w for w in wanted)]
+    most = max(coverage(wanted, _article_text(retriever, h)) for h in hits)
+    rated = {(f.hit.chunk_id, f.sentence.start) for f in found if f.margin >= threshold - OPEN_SLACK - OPEN_SPREAD}
+    best = None
+    for h, s in _sentences_of(hits, retriever):
+        if coverage(wanted, _article_text(retriever, h)) < most:
+            continue  # another subject's enumeration
+        article = retriever.article(h.doc_id)
+        paragraph_end = article.text.find("\n", s.end)
+        items = items_in(article.text, (s.start, s.end),
+                         len(article.text) if paragraph_end < 0 else paragraph_end)[:LIST_MAX_ITEMS]
+        if not items:
+            continue
+        before = [b for b in sentences_in(article.text, max(0, s.start - 200), s.start) if b.end <= s.start][-1:]
+        near = article.text[before[0].start if before else s.start : s.end]  # the list's lead-in, too
+        key = (count is None or len(items) == count, sum(1 for t in terms if t in near) + coverage(wanted, near),
+               (h.chunk_id, s.start) in rated, -h.rank)
+        if best is None or key > best[0]:
+            best = (key, h, items)
+    if best is None or best[0][1] == 0:
+        return _compose_open(question, hits, retriever, reader)
+    _, hit, items = best
+    article = retriever.article(hit.doc_id)
+    citations: list[Citation] = []
+    lines = []
+    for item in items:
+        s = sentences_in(article.text, item.start, item.end)[0]
+        c = next((c for c in citations if c.start == s.start), None)
+        if c is None:
+            c = cite(len(citations) + 1, hit, s)
+            citations.append(c)
+        lines.append(f"- {item.text}[{c.n}]")
+    return Composed("\n".join(lines), "、".join(i.text for i in items), tuple(citations), "list",
+                    round(found[0].margin - threshold, 3),
+                    tuple(AnswerPart("", i.text, next(c.n for c in citations if c.start <= i.start < c.end))
+                          for i in items))
+
+
+SUMMARY_SENTENCES = (2, 4)
+
+
+def _compose_summary(question: str, hits: list[Hit], retriever: Retriever) -> Composed:
+    """"总结一下/概括…": 2–4 sentences of the article about the question's subject (the retrieved
+    article that holds the most of its constraints), chosen for the question's words and for saying
+    something new (greedy, maximal marginal relevance over character bigrams), in article order."""
+    subject = SUMMARY_QUESTION.sub(" ", question)
+    wanted, terms = constraints(subject), content_terms(subject)
+    best = max(hits, key=lambda h: (coverage(wanted, _article_text(retriever, h)), -h.rank), default=None)
+    if best is None or coverage(wanted, _article_text(retriever, best)) < 1.0:
+        return _abstain(hits)
+    article = retriever.article(best.doc_id)
+    if article is None:
+        return _abstain(hits)
+    hit_ranges = [(h.start, h.end) for h in hits if h.doc_id == best.doc_id]
+    scored = []
+    for i, s in enumerate(sentences_in(article.text, 0, len(article.text))):
+        if article.in_label(s.start) or INJECTION.search(s.text) or _fragment(s):
+            continue
+        score = sum(1 for t in terms if t in s.text) / max(len(terms), 1) + coverage(wanted, s.text)
+        score += 0.5 * any(a <= s.start < b for a, b in hit_ranges) + (0.3 if i < 3 else 0.0)
+        scored.append((score, s))
+    chosen: list[Sentence] = []
+    for score, s in sorted(scored, key=lambda x: -x[0]):
+        if len(chosen) >= SUMMARY_SENTENCES[1]:
+            break
+        if _adds_information(s, chosen):
+            chosen.append(s)
+    if len(chosen) < SUMMARY_SENTENCES[0]:
+        return _abstain(hits)
+    chosen.sort(key=lambda s: s.start)
+    citations = tuple(cite(i, best, s) for i, s in enumerate(chosen, 1))
+    return Composed("\n".join(f"- {c.quote}[{c.n}]" for c in citations), None, citations, "open", None)
 
 
 def _compose_parts(parts: list[str], hits: list[Hit], retriever: Retriever, reader, k: int, mode) -> Composed:
@@ -277,9 +468,9 @@ def _compose_parts(parts: list[str], hits: list[Hit], retriever: Retriever, read
         # passages that name it, when any do, so one village's answer is not given for both
         naming = [h for h in part_hits if member and member in f"{h.title}\n{h.text}"]
         part_hits = naming or part_hits
-        found, threshold = _read(reader, part, part_hits, retriever, max_spans=1)
+        found, threshold = _read(reader, part, part_hits, retriever, max_spans=3)
         label = part.rstrip("？?")
-        if not found or found[0].margin < threshold:
+        if not found or found[0].probability < ANSWER_AT:
             values.append(AnswerPart(label, None, None))  # the renderers say it is not in the articles
             continue
         f = found[0]
@@ -322,7 +513,7 @@ def _merge(first: list[Hit], second: list[Hit]) -> list[Hit]:
 
 def _compose_fact(question: str, hits: list[Hit], retriever: Retriever, reader) -> Composed:
     found, threshold = _read(reader, question, hits, retriever)
-    if not found or found[0].margin < threshold:
+    if not found or found[0].probability < ANSWER_AT:
         return _abstain(hits, round(found[0].margin - threshold, 3) if found else None)
     best = found[0]
     confidence = round(best.margin - threshold, 3)
@@ -330,11 +521,68 @@ def _compose_fact(question: str, hits: list[Hit], retriever: Retriever, reader) 
     if other is not None:
         c1, c2 = _citation(1, best), _citation(2, other)
         return Composed(f"{c1.quote}[1]\n{c2.quote}[2]", None, (c1, c2), "conflict", confidence,
-                        (AnswerPart("", best.text, 1), AnswerPart("", other.text, 2)))
+                        (AnswerPart("", _last_clause(best.text), 1), AnswerPart("", _last_clause(other.text), 2)))
     c = _citation(1, best)
-    if len(best.text) >= SHORT_SHARE * len(c.quote):
-        return Composed(f"{c.quote}[1]", best.text, (c,), "short", confidence)  # the span is the sentence
-    return Composed(f"{best.text}。{c.quote}[1]", best.text, (c,), "short", confidence)
+    p = round(best.probability, 3)
+    if len(best.text) >= SHORT_SHARE * len(c.quote):  # the span is the sentence
+        return Composed(f"{c.quote}[1]", best.text, (c,), "short", confidence, probability=p)
+    return Composed(f"{best.text}。{c.quote}[1]", best.text, (c,), "short", confidence, probability=p)
+
+
+# Options of an "A还是B" question are looked up as the longest end of the words before 还是 (and
+# start of the words after it) that a retrieved sentence holds, at most this many characters.
+CHOICE_MAX_CHARS = 12
+# One option wins over the other when its best sentence and that sentence's article hold this much
+# more of the question's constraints (`score.coverage`, summed); closer than that, both are shown
+# with their sources.
+CHOICE_MARGIN = 0.25
+
+
+def _option(side: str, sentences: list[str], from_end: bool) -> str | None:
+    """The option a side of 还是 names: its longest end (start) that some sentence holds, without
+    a leading verb ("是2台4线" -> "2台4线") when the rest is held too; None when no sentence does."""
+    for n in range(min(len(side), CHOICE_MAX_CHARS), 1, -1):
+        option = side[-n:] if from_end else side[:n]
+        if any(option in t for t in sentences):
+            if from_end:
+                m = re.search(r"[是为由在到用选去]([^是为由在到用选去]{2,})$", option)
+                if m and any(m.group(1) in t for t in sentences):
+                    option = m.group(1)
+            return option
+    return None
+
+
+def _compose_choice(question: str, sides: tuple[str, str], hits: list[Hit], retriever: Retriever) -> Composed:
+    """"A还是B？": the option that the retrieved sentences about the question's subject state, cited;
+    both, each with its source, when articles about the same subject state each of them."""
+    sentences = _sentences_of(hits, retriever)
+    texts = [s.text for _, s in sentences]
+    options = [o for o in (_option(sides[0], texts, True), _option(sides[1], texts, False)) if o]
+    if not options:
+        return _abstain(hits)
+    rest = question
+    for o in options:
+        rest = rest.replace(o, " ")
+    wanted = constraints(rest)
+    support = []  # (option, coverage of its article and sentence, its hit, its sentence)
+    for o in options:
+        held = [(coverage(wanted, _article_text(retriever, h)) + coverage(wanted, s.text), -h.rank, h, s)
+                for h, s in sentences if o in s.text]
+        cov, _, h, s = max(held, key=lambda x: (x[0], x[1]))
+        support.append((o, cov, h, s))
+    support.sort(key=lambda x: -x[1])
+    first = support[0]
+    if len(support) == 1 or first[1] - support[1][1] >= CHOICE_MARGIN:
+        c = cite(1, first[2], first[3])
+        return Composed(f"{first[0]}。{c.quote}[1]", first[0], (c,), "short", None)
+    second = support[1]
+    if first[3] == second[3] and first[2].doc_id == second[2].doc_id:  # one sentence states both
+        c = cite(1, first[2], first[3])
+        both = f"{first[0]}、{second[0]}"
+        return Composed(f"{both}。{c.quote}[1]", both, (c,), "short", None)
+    c1, c2 = cite(1, first[2], first[3]), cite(2, second[2], second[3])
+    return Composed(f"{c1.quote}[1]\n{c2.quote}[2]", None, (c1, c2), "conflict", None,
+                    (AnswerPart("", first[0], 1), AnswerPart("", second[0], 2)))
 
 
 def _compose_closest(question: str, hits: list[Hit], retriever: Retriever) -> Composed:
@@ -372,9 +620,17 @@ def compose_answer(question: str, hits: list[Hit], retriever: Retriever, reader=
         return _abstain(hits)
     if not has_cjk(question):
         return _compose_closest(question, top, retriever)
+    sides = choice_sides(question)
+    if sides is not None:
+        return _compose_choice(question, sides, top, retriever)
     parts = question_parts(question)
     if len(parts) > 1:
         return _compose_parts(parts, top, retriever, reader, k, mode)
-    if is_open_question(question):
-        return _compose_open(question, top, retriever, reader)
+    shape = question_shape(question)
+    if shape == "list":
+        return _compose_list(question, top, retriever, reader)
+    if shape == "summary":
+        return _compose_summary(question, top, retriever)
+    if shape in ("open", "reason"):
+        return _compose_open(question, top, retriever, reader, reason=shape == "reason")
     return _compose_fact(question, top, retriever, reader)

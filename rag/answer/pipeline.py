@@ -26,6 +26,7 @@ def _to_answer(c: Composed, query: str, hits: list[Hit], seconds: float, resolve
     return Answer(query=query, text=c.text, short_answer=c.short, abstained=c.kind == "abstained",
                   citations=c.citations, hits=tuple(hits), answerer=answerer, resolved_query=resolved or query,
                   notices=(*notices, *c.notices), seconds=seconds, kind=c.kind, confidence=c.confidence,
+                  probability=c.probability,
                   parts=c.parts, removed_sentences=removed)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from rag.text import CJK_CHARS, CJK_RUN, get_jieba, pinyin_query_tokens
+from rag.text import CJK_CHARS, CJK_RUN, ROLE, get_jieba, named_spans, names, pinyin_query_tokens
 
 # What a question word leaves out of the content terms.
 # A question word takes its measure word or category noun with it: in
@@ -68,10 +68,67 @@ OPEN_QUESTION = re.compile(
     r"\bwhy\b|\bhow did\b|\bhow does\b|\bhow do\b|\bwhat measures\b|\bwhat steps\b",
     re.I,
 )
-_QUESTION_WORD = re.compile(r"多少|几[个名位年月日天次家所条项]|哪一?[个年天里位家所些]|什么|谁|何时|是否|为什么|怎么|如何")
+_QUESTION_WORD = re.compile(r"多少|多大|多久|多长|哪里|哪儿|几[个名位年月日天次家所条项]|哪一?[个年天里位家所些]|什么|谁|何时|是否|为什么|怎么|如何")
 _BOTH = re.compile(r"分别|各自|各是|各有|各为|各多少")
 # two members joined by a conjunction, each ending before 的/分别/各/是/在 or punctuation
 _PAIR = re.compile(rf"([0-9A-Za-z{CJK_CHARS}]+?)(和|与|以及|及|、|跟)([0-9A-Za-z{CJK_CHARS}]+?)(?=的|分别|各|是|在|[，,？?]|$)")
+
+
+def choice_sides(query: str) -> tuple[str, str] | None:
+    """The words before and after 还是 in a question that offers two options ("规模是2台4线还是3台6线？"
+    -> ("规模是2台4线", "3台6线")), or None. A yes/no question ("他还是村支书吗？") offers none."""
+    q = query.strip().rstrip("？?。！! ")
+    if q.count("还是") != 1 or q.endswith(("吗", "嘛", "么")):
+        return None
+    left, right = q.split("还是")
+    left, right = left.rstrip("，, "), right.lstrip("，, ")
+    return (left, right) if len(left) >= 2 and len(right) >= 2 else None
+
+
+MAX_PARTS = 4  # questions asked in one message that are answered one by one
+
+
+# A list: "哪几个村", "办了哪3件事", "有哪些措施", "包括哪几个方面".
+LIST_QUESTION = re.compile(r"哪几|哪[0-9一二三四五六七八九十两]+[个件项种条点家位所座名]|哪些|几件事|几个方面|几项|"
+                           r"[0-9一二三四五六七八九十两]+(?:个方面|件事|项措施|项工作|条措施|种模式)")
+# A summary of what the articles say about a subject.
+SUMMARY_QUESTION = re.compile(r"总结|概括|归纳|简述|概述|简要介绍|介绍一下|主要内容|讲了什么|说了什么|讲的是什么|事迹")
+# A reason: answered by the sentence that gives it ("由于…", "为了…", "因为…").
+REASON_QUESTION = re.compile(r"为什么|为何|什么原因|原因是|原因有|出于什么")
+
+
+_COUNT = re.compile(r"([0-9]+|[一二三四五六七八九十两]+)(?:个方面|件事|项|种|个|条|点|家|位|所|座|名)")
+
+
+def asked_count(query: str) -> int | None:
+    """How many items a list question says there are ("办了哪3件事" -> 3, "三个方面" -> 3), or None."""
+    m = LIST_QUESTION.search(query)
+    if not m:
+        return None
+    c = _COUNT.search(query, max(0, m.start() - 4))
+    if not c:
+        return None
+    n = c.group(1)
+    if n.isdigit():
+        return int(n)
+    digits = "一二三四五六七八九"
+    if n in ("两",):
+        return 2
+    if len(n) == 1 and n in digits:
+        return digits.index(n) + 1
+    return 10 if n == "十" else None
+
+
+def question_shape(query: str) -> str:
+    """"list", "summary", "reason", "open" (another open question: measures, a description) or
+    "fact" (one value), from the question's own words."""
+    if LIST_QUESTION.search(query):
+        return "list"
+    if SUMMARY_QUESTION.search(query):
+        return "summary"
+    if REASON_QUESTION.search(query):
+        return "reason"
+    return "open" if is_open_question(query) else "fact"
 
 
 def is_open_question(query: str) -> bool:
@@ -88,6 +145,9 @@ def question_parts(query: str) -> list[str]:
     joined by a conjunction or comma ("…多少人，…多少亩？") split there.
     """
     q = query.strip()
+    asked = [p.strip() for p in re.findall(r"[^？?]+[？?]", q) if len(p.strip()) >= 4]
+    if len(asked) >= 2 and all(_QUESTION_WORD.search(p) for p in asked):
+        return asked[:MAX_PARTS]  # two questions in a row: "史连成今年多大年纪？高胜富当了多少年？"
     words = _QUESTION_WORD.findall(q)
     if len(words) >= 2:
         m = list(_QUESTION_WORD.finditer(q))
@@ -127,3 +187,53 @@ def asked_about(query: str) -> str:
                 rest = rest[1:]
             return rest[0] if rest and CJK_RUN.fullmatch(rest[0]) else ""
     return ""
+
+
+# ---------------------------------------------------------------- constraints
+
+_QUOTED = re.compile(r"[“《「『\"]([^”》」』\"]{2,30})[”》」』\"]")
+_DATE = re.compile(r"\d{4}年(?:\d{1,2}月(?:\d{1,2}日)?)?|\d{1,2}月\d{1,2}日")
+
+
+_NAMED_SUFFIX = re.compile(r"(?:村|镇|乡|县|市|旗|省|街道|社区|公司|集团|合作社|大学|学院|学校|医院|银行|村道|公路|大桥|桥|厂)$")
+
+
+def _suffixed(query: str) -> list[str]:
+    """Names jieba does not tag, recognised by their suffix: "吉家庄村", "云岭果业公司"
+    (one jieba word, or a word and the suffix after it). A word ending in a function character
+    ("姚欣为", jieba's cut of 姚欣 + 为) is not taken in."""
+    words = [w for w in get_jieba().lcut(query) if w.strip()]
+    out = []
+    for i, w in enumerate(words):
+        if not _NAMED_SUFFIX.search(w) or not CJK_RUN.fullmatch(w):
+            continue
+        name = w
+        j = i - 1
+        while j >= 0 and len(name) < 10 and CJK_RUN.fullmatch(words[j]) and words[j] not in _STOP \
+                and words[j][-1] not in _EDGE + "为给向于" \
+                and not _QWORD.match(words[j]) and words[j] not in _CATEGORY and not ROLE.fullmatch(words[j]):
+            name = words[j] + name
+            j -= 1
+            if len(name) - len(w) >= 4:
+                break
+        if len(name) > len(w) or len(w) >= 3:
+            out.append(name)
+    return out
+
+
+def constraints(query: str) -> list[str]:
+    """What an answer's article must be about: the people, places, organisations, roles,
+    quoted titles and dates the question names ("东坪村道由谁负责建设？" -> ["东坪"],
+    "西沟村的村委会主任是谁？" -> ["西沟村", "村委会主任"]), in order, without repeats.
+
+    People, places and organisations are jieba's name words and runs (`rag.text.names`,
+    `named_spans`); roles are `rag.text.ROLE`. A word inside a longer constraint is dropped.
+    """
+    if not CJK_RUN.search(query):
+        return []
+    found = [m.group(1) for m in _QUOTED.finditer(query)]
+    found += named_spans(query) + names(query, ("nr",)) + _suffixed(query)
+    found += [m.group(0) for m in ROLE.finditer(query)] + _DATE.findall(query)
+    found = [f for f in dict.fromkeys(f.strip() for f in found) if len(f) >= 2 and not re.search(r"哪|什么|谁|多少", f)]
+    return [f for f in found if not any(f != g and f in g for g in found)]
+

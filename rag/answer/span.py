@@ -31,7 +31,8 @@ from dataclasses import dataclass
 _UNITS = sorted(set(
     "平方公里 平方千米 平方米 立方米 公顷 万亩 亩 千瓦时 万千瓦 千瓦 兆瓦 公里 千米 厘米 毫米 米 万吨 吨 公斤 千克 "
     "万斤 斤 克 亿元 万元 千元 元 美元 万人次 人次 万人 人 名 位 户 家 座 个 辆 台 株 棵 条 项 次 所 间 套 场 批 "
-    "头 只 本 件 种 处 岁 倍 层 栋 眼 口 篇 部 张 份 片 块 支 队 届 期 吨 度 % 个百分点 多个".split()), key=len, reverse=True)
+    "头 只 本 件 种 处 岁 倍 层 栋 眼 口 篇 部 张 份 片 块 支 队 届 期 吨 度 % 个百分点 多个 年 个月 天 小时 分钟".split()),
+    key=len, reverse=True)
 _UNIT_RE = "|".join(map(re.escape, _UNITS))
 # A number as news writes it: digits (with separators), Chinese numerals, or both ("1.2亿").
 _NUM = r"(?:\d+(?:[.,，]\d+)*(?:\.\d+)?[万亿千百]?|[零〇一二两三四五六七八九十百千万亿]+)"
@@ -43,6 +44,11 @@ _ASKS_NUMBER = re.compile(rf"(?<!哪)(?:多少|几)(?P<u>{_UNIT_RE})?")  # "哪�
 _ASKS_DAY = re.compile(r"哪天|哪一天|哪日|何日|几月几日|几月几号|哪月哪日|什么日子|具体日期|什么时候|何时")
 _ASKS_YEAR = re.compile(r"哪一?年|何年|哪个年份|什么年份")
 _ASKS_PERSON = re.compile(r"谁|哪位|什么人|叫什么名字|姓名")
+# A sum of money asked without a unit ("统筹了多少资金", "总投资多少"): the answer is in 元 (or 万元…).
+_ASKS_MONEY = re.compile(r"(?:资金|经费|投资|收入|金额|费用|资产|产值|营业额|销售额|成交额|工资|补贴|奖金|利润|税收|钱)"
+                         r"(?:是|为|有|达|达到)?(?:多少)|多少(?:钱|资金|经费)")
+# An age ("多大年纪", "今年多大") is in 岁.
+_ASKS_AGE = re.compile(r"多大年纪|多大岁数|年龄多大|多少岁|几岁|今年多大")
 _DATE = re.compile(r"(?:\d{4}|[〇零一二三四五六七八九]{4})年(?:\d{1,2}|[一二三四五六七八九十]{1,3})月"
                    r"(?:(?:\d{1,2}|[一二三四五六七八九十]{1,3})[日号])?"
                    r"|(?:\d{1,2}|[一二三四五六七八九十]{1,3})月(?:\d{1,2}|[一二三四五六七八九十]{1,3})[日号]")
@@ -72,8 +78,12 @@ def expected(question: str) -> Expected:
         return Expected("day")
     if _ASKS_YEAR.search(question):
         return Expected("year")
+    if _ASKS_AGE.search(question):
+        return Expected("number", "岁")
     m = _ASKS_NUMBER.search(question)
     if m:
+        if not m.group("u") and _ASKS_MONEY.search(question):
+            return Expected("number", "元")
         return Expected("number", m.group("u"))
     if _ASKS_PERSON.search(question):
         return Expected("person")
@@ -128,15 +138,23 @@ def _number(text: str, start: int, end: int, lo: int, hi: int, unit: str | None)
 # (名 位 家 间 座 …) are not: Chinese counts the same things with several ("首六位" answers 多少名,
 # "28间" answers 多少家), so a count word never rules a number out.
 _MEASURES = ("平方公里", "平方千米", "平方米", "立方米", "公顷", "亩", "千瓦时", "千瓦", "兆瓦", "公里", "千米", "厘米",
-             "毫米", "米", "吨", "公斤", "千克", "斤", "克", "元", "美元", "岁", "%", "个百分点", "倍", "度")
+             "毫米", "米", "吨", "公斤", "千克", "斤", "克", "元", "美元", "岁", "%", "个百分点", "倍", "度",
+             "年", "个月", "天", "小时", "分钟")  # durations too: "4年" is no age, "12个" no number of years
 
 
 def _is_measure(unit: str) -> bool:
     return unit.lstrip("万亿千百") in _MEASURES
 
 
+# People are counted in these and only these: "12个" (居民小区) or "11548户" do not answer 多少人.
+_PEOPLE = ("人", "名", "位", "人次")
+
+
 def _same_unit(found: str, asked: str) -> bool:
-    """"万元" answers "元"; "平方米" does not answer "米" (another quantity); count words answer each other."""
+    """"万元" answers "元"; "平方米" does not answer "米" (another quantity); count words answer each
+    other, except that a number of people is counted in people (`_PEOPLE`)."""
+    if asked.lstrip("万亿千百") in _PEOPLE:
+        return found.lstrip("万亿千百") in _PEOPLE
     if not (_is_measure(found) and _is_measure(asked)):
         return not (_is_measure(found) or _is_measure(asked))
     return found == asked or (found.endswith(asked) and found[: -len(asked)] in ("万", "亿", "千", "百"))

@@ -75,6 +75,7 @@ class Answer:
     seconds: float = 0.0
     kind: str = "short"  # one of KINDS
     confidence: float | None = None  # the reader's margin over its abstention threshold (logits)
+    probability: float | None = None  # for a short answer: the answer scorer's probability that it is right
     parts: tuple[AnswerPart, ...] = ()
     removed_sentences: int = 0  # generated sentences dropped by the grounding check
 
@@ -87,6 +88,7 @@ class Answer:
             "abstained": self.abstained,
             "kind": self.kind,
             "confidence": self.confidence,
+            "probability": self.probability,
             "answerer": self.answerer,
             "notices": list(self.notices),
             "removed_sentences": self.removed_sentences,

@@ -170,7 +170,7 @@ class Reader:
     @classmethod
     def load(cls, directory: str | Path | None = None) -> Reader:
         directory = Path(directory) if directory else DEFAULT_READER_DIR
-        meta = _checked_meta(directory)
+        meta = checked_meta(directory)
         try:
             e5 = read_e5_file()
         except E5FormatError as e:
@@ -235,7 +235,7 @@ def _spans_of(w: Window, s: np.ndarray, e: np.ndarray, passage_index: int, text:
     return out[:TOP_CANDIDATES]
 
 
-def _checked_meta(directory: Path) -> dict:
+def checked_meta(directory: Path) -> dict:
     """The reader's metadata, after checking that its weights are there and match their checksum."""
     meta_path, weights = directory / META, directory / WEIGHTS
     if not meta_path.is_file() or not weights.is_file():

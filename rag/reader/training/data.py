@@ -13,6 +13,15 @@ passage into training). Unanswerable examples are mined with our own BM25
 best-ranked passage of another article that does not contain its answer —
 same topic, no answer. Validation negatives are mined among validation
 passages only.
+
+Reader v2 adds synthetic hard cases that the answer layer met as wrong answers
+(issue 19): `swap_negatives` swaps a person, place, organisation or role of
+the question for another of the same kind from another article — in the
+question (asked about someone the passage never names) or in the passage
+(a sibling passage of the same template about someone else) — both with no
+answer; `with_headlines` puts a headline and a byline line above a share of
+the passages, as the page layout does, so that spans learn to start in the
+body.
 """
 
 from __future__ import annotations
@@ -38,7 +47,9 @@ class QAExample:
     starts: list[int]  # answer offsets in `context`
     article: str
     source: str
-    mined: bool = False  # a mined hard negative
+    mined: bool = False  # a hard negative (mined or synthetic)
+    focus: int = -1  # for a synthetic negative: the character its window must hold (the old answer)
+    title: str = ""
 
 
 def _converter():
@@ -80,7 +91,7 @@ def _examples(data: list, source: str, conv) -> list[QAExample]:
                     answers.append(text)
                 if answers:
                     out.append(QAExample(str(qa.get("id")), conv(qa["question"]), context, answers, starts,
-                                         article_id, source))
+                                         article_id, source, title=conv(str(article.get("title") or ""))))
     return out
 
 
@@ -141,6 +152,97 @@ def mine_negatives(examples: list[QAExample], per_question: float, seed: int) ->
     return out
 
 
+# jieba's part-of-speech tags of names, by the kind a swap keeps
+# (jieba's "nz", other proper nouns, is left out: on CMRC questions it is mostly mis-cut phrases)
+_ENTITY_KIND = {"nr": "person", "nrt": "person", "nrfg": "person", "ns": "place", "nt": "org"}
+
+
+def question_entities(question: str, context: str) -> list[tuple[str, str]]:
+    """(text, kind) of the people, places, organisations and roles a
+    question names that its passage also holds: runs of jieba name words of one
+    kind, merged ("莱昂德罗·内托"), at least two characters."""
+    import jieba.posseg as pseg
+
+    from rag.text import ROLE, get_jieba
+
+    get_jieba()
+    out, run, kind = [], [], None
+    for word, flag in pseg.lcut(question) + [("", "x")]:
+        k = _ENTITY_KIND.get(flag)
+        if k and (k == kind or not run):
+            run.append(word)
+            kind = k
+            continue
+        if word == "·" and kind == "person":
+            run.append(word)
+            continue
+        if run:
+            text = "".join(run).strip("·")
+            if len(text) >= 2 and text in context:
+                out.append((text, kind))
+        run, kind = ([word], k) if k else ([], None)
+    out += [(m.group(0), "role") for m in ROLE.finditer(question) if m.group(0) in context]
+    return list(dict.fromkeys(out))
+
+
+def swap_negatives(examples: list[QAExample], share: float, seed: int) -> list[QAExample]:
+    """Unanswerable twins of a share of the questions that name an entity their passage holds.
+
+    Half swap the entity in the question for another of the same kind taken from
+    another article (one the passage never mentions); half swap it in the passage
+    instead, everywhere (a same-template passage about someone else). Each twin keeps
+    `focus` on where the answer was, so its training window is the one that still
+    looks answerable.
+    """
+    rng = random.Random(seed)
+    found = [(e, question_entities(e.question, e.context)) for e in examples]
+    pool: dict[str, list[tuple[str, str]]] = {}
+    for e, ents in found:
+        for text, kind in ents:
+            pool.setdefault(kind, []).append((text, e.article))
+    for kind in pool:
+        pool[kind] = list(dict.fromkeys(pool[kind]))
+    out = []
+    for e, ents in found:
+        if not ents or rng.random() >= share:
+            continue
+        text, kind = rng.choice(ents)
+        candidates = pool.get(kind, [])
+        for _ in range(20):
+            other, article = rng.choice(candidates)
+            if article != e.article and other not in e.context and text not in other and other not in text:
+                break
+        else:
+            continue
+        start = e.starts[0]
+        if rng.random() < 0.5:
+            out.append(QAExample(e.id + "#swapq", e.question.replace(text, other), e.context, [], [], e.article,
+                                 e.source, mined=True, focus=start))
+        else:
+            shift = (len(other) - len(text)) * e.context[:start].count(text)
+            out.append(QAExample(e.id + "#swapc", e.question, e.context.replace(text, other), [], [], e.article,
+                                 e.source, mined=True, focus=start + shift))
+    return out
+
+
+def with_headlines(examples: list[QAExample], share: float, seed: int) -> list[QAExample]:
+    """The examples, a `share` of them with their article's title and a byline line
+    ("本报记者 <name>", a name from another question) above the passage, offsets shifted."""
+    from rag.text import SURNAMES
+
+    rng = random.Random(seed)
+    people = sorted({t for e in examples for t, k in question_entities(e.question, e.question)
+                     if k == "person" and 2 <= len(t) <= 3 and t[0] in SURNAMES}) or ["王明"]
+    out = []
+    for e in examples:
+        if e.answers and e.title and rng.random() < share:
+            head = f"{e.title}\n本报记者 {rng.choice(people)}\n"
+            e = QAExample(e.id, e.question, head + e.context, e.answers, [s + len(head) for s in e.starts],
+                          e.article, e.source, title=e.title)
+        out.append(e)
+    return out
+
+
 def label_window(w: Window, start_char: int, end_char: int) -> bool:
     """Set gold token positions when the answer lies wholly inside the window."""
     inside = [i for i, (a, b) in enumerate(w.offsets) if a >= 0 and a < end_char and b > start_char]
@@ -167,7 +269,9 @@ def training_windows(tokenizer, examples: list[QAExample], max_len: int, stride:
         windows = passage_windows(tokenizer, ex.question, ex.context, max_len, stride)
         if ex.mined or not ex.answers:
             qchars = set(ex.question)
-            best = max(windows, key=lambda w: sum(1 for a, _ in w.offsets if a >= 0 and ex.context[a] in qchars))
+            holding = [w for w in windows if any(a <= ex.focus < b for a, b in w.offsets)] if ex.focus >= 0 else []
+            best = max(holding or windows,
+                       key=lambda w: sum(1 for a, _ in w.offsets if a >= 0 and ex.context[a] in qchars))
             best.meta = {"id": ex.id}
             out.append(best)
             continue

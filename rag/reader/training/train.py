@@ -47,6 +47,21 @@ def build_model(layers: int, e5_path=None):
     return model
 
 
+def start_from(model, reader_dir: Path) -> None:
+    """Load a trained reader's weights (checked against their checksum) into `model` (warm start)."""
+    from safetensors.torch import load_file
+
+    from rag.reader.reader import checked_meta
+
+    meta = checked_meta(reader_dir)
+    if int(meta["layers"]) != model.bert.num_layers:
+        raise ReaderError(f"{reader_dir} holds a {meta['layers']}-layer reader; this one has {model.bert.num_layers}")
+    state = {k: v.float() for k, v in load_file(str(reader_dir / WEIGHTS)).items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ReaderError(f"{reader_dir}'s weights do not fit: missing {missing[:3]}, unexpected {unexpected[:3]}")
+
+
 def trainable_state(model) -> dict:
     """Every trained tensor: the state dict (the frozen 4-bit word embeddings are buffers outside it)."""
     return dict(model.state_dict())
@@ -66,7 +81,10 @@ def save_reader(model, out_dir: Path, meta: dict) -> Path:
 
 
 DEFAULTS = dict(layers=6, epochs=2.0, lr=1e-4, batch=16, max_len=256, stride=128, null_share=0.25,
-                negatives=0.3, warmup=0.06, weight_decay=0.01, seed=13, save_every=50)
+                negatives=0.3, swaps=0.25, headlines=0.2, init="", warmup=0.06, weight_decay=0.01, seed=13,
+                save_every=50)
+# swaps: share of questions given an entity-swapped unanswerable twin; headlines: share of passages
+# given a headline and byline line; init: a reader folder to start from (its weights) instead of e5
 _NOT_TRAINING = ("save_every",)  # settings that do not change what is trained: a resume ignores them
 
 
@@ -80,15 +98,33 @@ def _collate(windows, pad):
 
 
 def prepare(bench: Path, settings: dict, tokenizer):
-    from rag.reader.training.data import load_corpora, mine_negatives, training_windows
+    from rag.reader.training.data import load_corpora, training_windows, with_headlines
 
     train, val = load_corpora(bench)
     seed = settings["seed"]
-    neg_train = mine_negatives(train, settings["negatives"], seed)
-    neg_val = mine_negatives(val, 1.0, seed)  # every validation question gets its hard negative
-    windows = training_windows(tokenizer, train + neg_train, settings["max_len"], settings["stride"],
-                               settings["null_share"], seed)
+    neg_train = hard_negatives(train, settings, seed)
+    neg_val = validation_negatives(val, seed)
+    windows = training_windows(tokenizer, with_headlines(train, settings.get("headlines", 0.0), seed) + neg_train,
+                               settings["max_len"], settings["stride"], settings["null_share"], seed)
     return train, val, neg_train, neg_val, windows
+
+
+def hard_negatives(train, settings: dict, seed: int) -> list:
+    """Mined negatives (another article's passage) plus entity-swapped twins (`data.swap_negatives`)."""
+    from rag.reader.training.data import mine_negatives, swap_negatives
+
+    out = mine_negatives(train, settings["negatives"], seed)
+    if settings.get("swaps"):
+        out += swap_negatives(train, settings["swaps"], seed)
+    return out
+
+
+def validation_negatives(val, seed: int) -> list:
+    """Fixed unanswerable validation pairs: every question's mined negative and, for every
+    question naming an entity its passage holds, its entity-swapped twin."""
+    from rag.reader.training.data import mine_negatives, swap_negatives
+
+    return mine_negatives(val, 1.0, seed) + swap_negatives(val, 1.0, seed)
 
 
 def evaluate(reader, val, neg_val) -> dict:
@@ -96,6 +132,7 @@ def evaluate(reader, val, neg_val) -> dict:
     from rag.metrics import cmrc_em, cmrc_f1
 
     scored = []  # (margin, em, f1, answerable)
+    swapped = []  # margins of the entity-swapped negatives
     for ex in val + neg_val:
         r = reader.read(ex.question, [ex.context], max_spans=1)
         best = r.best
@@ -105,6 +142,8 @@ def evaluate(reader, val, neg_val) -> dict:
             scored.append((margin, cmrc_em(pred, ex.answers), cmrc_f1(pred, ex.answers), True))
         else:
             scored.append((margin, 0.0, 0.0, False))
+            if "#swap" in ex.id:
+                swapped.append(margin)
     n_ans = sum(1 for s in scored if s[3])
     raw_em = sum(s[1] for s in scored if s[3]) / max(n_ans, 1)
     raw_f1 = sum(s[2] for s in scored if s[3]) / max(n_ans, 1)
@@ -126,6 +165,8 @@ def evaluate(reader, val, neg_val) -> dict:
         "false_abstention": round(sum(1 for s in scored if s[3] and s[0] < threshold) / max(n_ans, 1), 4),
         "abstention_on_unanswerable": round(
             sum(1 for s in scored if not s[3] and s[0] < threshold) / max(len(scored) - n_ans, 1), 4),
+        "swapped_negatives": len(swapped),
+        "abstention_on_swapped": round(sum(1 for m in swapped if m < threshold) / max(len(swapped), 1), 4),
         "answered": len(answered),
     }
 
@@ -165,12 +206,12 @@ def calibrate(scored) -> tuple[float, float]:
 def recalibrate(bench: Path, reader_dir: Path, seed: int) -> dict:
     """Evaluate the shipped reader on the validation split again and store the
     threshold and figures in its metadata (the weights are not touched)."""
-    from rag.reader.training.data import load_corpora, mine_negatives
+    from rag.reader.training.data import load_corpora
     from rag.reader.reader import Reader
 
     reader = Reader.load(reader_dir)
     _, val = load_corpora(bench)
-    neg_val = mine_negatives(val, 1.0, seed)
+    neg_val = validation_negatives(val, seed)
     figures = evaluate(reader, val, neg_val)
     meta = dict(reader.meta, threshold=figures["threshold"], validation=figures)
     atomic_write(Path(reader_dir) / META, json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
@@ -196,6 +237,8 @@ def train(bench: Path, work: Path, out: Path, settings: dict, max_minutes: float
              "(%.0f s)", len(train_ex), len(neg_train), len(windows), len(val), len(neg_val),
              time.perf_counter() - t_prep)
     model = build_model(settings["layers"])
+    if settings.get("init"):
+        start_from(model, Path(settings["init"]))
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() > 1]
     no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() <= 1]
@@ -276,7 +319,8 @@ def train(bench: Path, work: Path, out: Path, settings: dict, max_minutes: float
         "max_len": settings["max_len"],
         "stride": settings["stride"],
         "settings": settings,
-        "data": {"train_questions": len(train_ex), "mined_negatives": len(neg_train), "windows": len(windows),
+        "data": {"train_questions": len(train_ex), "mined_negatives": sum(1 for e in neg_train if "#swap" not in e.id),
+                 "swapped_negatives": sum(1 for e in neg_train if "#swap" in e.id), "windows": len(windows),
                  "validation_questions": len(val), "validation_negatives": len(neg_val)},
         "validation": figures,
         "training": {"steps": total, "seconds": round(train_seconds), "hardware": _hardware()},

@@ -1,0 +1,195 @@
+"""Fit the answer scorer (`rag/answer/score.py`) and write its weights.
+
+    python -m evals.calibrate --out rag/answer/answer_score.json
+
+Fitting data (never the data the figures in the README are reported on):
+
+- the **tune** half of `evals/answers_new/questions.jsonl` (its `split` field), asked over the
+  seed pages and that set's articles;
+- the first `--squad-limit` questions of the **train** split of CMRC 2018 dev (the 80 % of its
+  articles the reader was trained on; the validation 20 % stays for reporting), asked over
+  that split's open corpus;
+- for each of those CMRC questions that names a person, place, organisation or role its passage
+  holds, an unanswerable twin: that name swapped for one of the same kind from DRCD (a corpus
+  outside the index), so no article answers it.
+
+Every candidate span the reader offers for a one-fact question (`answer_candidates`) is one
+example: its features and whether it is right (gold format: `answer_matches`; CMRC: exact
+match, or character F1 ≥ 0.8). The model is scikit-learn's L2-regularised logistic regression.
+Printed: per source, how the per-question decision (the most probable span, answered when
+p ≥ ANSWER_AT) scores under the provisional rule (the reader's threshold alone) and the fitted
+model, on the fitting data itself (so these figures are optimistic; report with evals.run on the
+report halves and evals.squad on the validation split).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+from rag.metrics import answer_matches, cmrc_em, cmrc_f1
+
+from .common import EvalError, ensure_index, load_gold, progress, run_main
+
+RIGHT_F1 = 0.8  # a CMRC span this close to the gold one counts as right
+
+
+def _one_fact(question: str) -> bool:
+    from rag.answer.question import choice_sides, question_parts, question_shape
+    from rag.text import has_cjk
+
+    return (has_cjk(question) and question_shape(question) == "fact" and choice_sides(question) is None
+            and len(question_parts(question)) == 1)
+
+
+def gold_examples(gold: list[dict], retriever, reader) -> list[dict]:
+    """Candidate rows for the one-fact questions of a gold file with at most one answer group."""
+    from rag.answer.compose import answer_candidates
+
+    rows = []
+    for g in progress(gold, "gold"):
+        if len(g["answers"]) > 1 or not _one_fact(g["question"]):
+            continue
+        hits = retriever.search(g["question"], k=5, mode="hybrid")
+        for text, c in answer_candidates(g["question"], hits, retriever, reader):
+            rows.append({"q": g["id"], "source": "tune", "x": c.vector(),
+                         "y": int(bool(g["answers"]) and answer_matches(text, g["answers"]))})
+        rows.append({"q": g["id"], "source": "tune", "x": None, "y": int(not g["answers"])})  # the abstention
+    return rows
+
+
+def squad_examples(questions: list[dict], doc_ids: list[str], retriever, reader, drcd: Path, seed: int) -> list[dict]:
+    """Candidate rows for CMRC questions and their entity-swapped unanswerable twins."""
+    from rag.answer.compose import answer_candidates
+    from rag.reader.training.data import load_squad_examples, question_entities
+
+    pool: dict[str, list[str]] = {}
+    for ex in load_squad_examples(drcd, "drcd", to_simplified=True):
+        for text, kind in question_entities(ex.question, ex.context):
+            pool.setdefault(kind, []).append(text)
+    rng = random.Random(seed)
+    asked = []
+    for q in questions:
+        if not _one_fact(q["question"]):
+            continue
+        asked.append((q["id"], q["question"], q["answers"]))
+        article = retriever.article(doc_ids[q["context"]])
+        ents = question_entities(q["question"], article.text) if article is not None else []
+        if ents and pool:
+            text, kind = rng.choice(ents)
+            other = rng.choice(pool.get(kind) or [text])
+            if other != text and text not in other and other not in text:
+                asked.append((q["id"] + "#swap", q["question"].replace(text, other), []))
+    rows = []
+    for qid, question, answers in progress(asked, "cmrc"):
+        hits = retriever.search(question, k=5, mode="hybrid")
+        src = "cmrc-swapped" if qid.endswith("#swap") else "cmrc"
+        for text, c in answer_candidates(question, hits, retriever, reader):
+            right = bool(answers) and (cmrc_em(text, answers) == 1 or cmrc_f1(text, answers) >= RIGHT_F1)
+            rows.append({"q": qid, "source": src, "x": c.vector(), "y": int(right)})
+        rows.append({"q": qid, "source": src, "x": None, "y": int(not answers)})
+    return rows
+
+
+def decisions(rows: list[dict], prob) -> dict:
+    """Per question: answer the most probable candidate when p >= ANSWER_AT, else abstain;
+    right / wrong / abstained counts and the mean utility (1, -WRONG_ANSWER_COST, 0)."""
+    from rag.answer.score import ANSWER_AT, WRONG_ANSWER_COST
+
+    by_q: dict[str, list[dict]] = {}
+    for r in rows:
+        by_q.setdefault(r["q"], []).append(r)
+    out = {"questions": len(by_q), "right": 0, "wrong": 0, "abstained": 0, "abstained_right": 0}
+    for q, rs in by_q.items():
+        unanswerable = any(r["x"] is None and r["y"] for r in rs)
+        cands = [r for r in rs if r["x"] is not None]
+        best = max(cands, key=lambda r: prob(r["x"]), default=None)
+        if best is None or prob(best["x"]) < ANSWER_AT:
+            out["abstained"] += 1
+            out["abstained_right"] += unanswerable
+        elif best["y"]:
+            out["right"] += 1
+        else:
+            out["wrong"] += 1
+    n = max(out["questions"], 1)
+    out["utility"] = round((out["right"] + out["abstained_right"] - WRONG_ANSWER_COST * out["wrong"]) / n, 4)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m evals.calibrate", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--gold", default="evals/answers_new/questions.jsonl")
+    ap.add_argument("--corpus", default="seeds,evals/answers_new/articles")
+    ap.add_argument("--index", default="evals/.cache/answers-new-index")
+    ap.add_argument("--squad", default="../shared/benchmarks/cmrc2018/cmrc2018_dev.json")
+    ap.add_argument("--drcd", default="../shared/benchmarks/drcd/DRCD_dev.json", help="names for the swapped twins")
+    ap.add_argument("--squad-limit", type=int, default=400)
+    ap.add_argument("--c", type=float, default=1.0, help="inverse L2 strength of the logistic regression")
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--rows", default=None, help="cache of the candidate rows (JSON): reused when present")
+    ap.add_argument("--out", default=None, help="write the weights here (e.g. rag/answer/answer_score.json)")
+    args = ap.parse_args(argv)
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from rag import load_reader
+    from rag.answer.score import FEATURES, WRONG_ANSWER_COST
+
+    from .squad import open_corpus
+
+    t0 = time.perf_counter()
+    if args.rows and Path(args.rows).is_file():
+        rows = json.loads(Path(args.rows).read_text(encoding="utf-8"))
+    else:
+        reader = load_reader()
+        retriever, _ = ensure_index(args.corpus, args.index)
+        rows = gold_examples(load_gold(args.gold, "tune"), retriever, reader)
+        if args.squad_limit > 0:
+            questions, doc_ids, sq_retriever = open_corpus(Path(args.squad), "train", args.squad_limit)
+            rows += squad_examples(questions, doc_ids, sq_retriever, reader, Path(args.drcd), args.seed)
+        if args.rows:
+            Path(args.rows).write_text(json.dumps(rows), encoding="utf-8")
+    data = [r for r in rows if r["x"] is not None]
+    if not data or len({r["y"] for r in data}) < 2:
+        raise EvalError("too few candidate spans (or only one kind) to fit on")
+    x = np.array([r["x"] for r in data])
+    y = np.array([r["y"] for r in data])
+    model = LogisticRegression(C=args.c, max_iter=1000).fit(x, y)
+    coef, intercept = model.coef_[0], float(model.intercept_[0])
+
+    def fitted(v):
+        return 1.0 / (1.0 + np.exp(-(intercept + float(np.dot(coef, v)))))
+
+    def provisional(v):  # the reader's calibrated threshold alone: p >= 1/3 exactly when margin >= 0
+        return 1.0 if v[FEATURES.index("margin")] >= 0 else 0.0
+
+    sources = sorted({r["source"] for r in rows})
+    report = {}
+    for src in sources + ["all"]:
+        part = [r for r in rows if src == "all" or r["source"] == src]
+        report[src] = {"threshold_only": decisions(part, provisional), "fitted": decisions(part, fitted)}
+        print(f"{src:14s} threshold only {report[src]['threshold_only']}\n{'':14s} fitted         {report[src]['fitted']}")
+    print("weights:", dict(zip(FEATURES, np.round(coef, 4))), "intercept", round(intercept, 4))
+    print(f"{len(data)} candidate spans from {len({r['q'] for r in rows})} questions in {time.perf_counter() - t0:.0f} s",
+          file=sys.stderr)
+    if args.out:
+        Path(args.out).write_text(json.dumps({
+            "coef": {f: round(float(w), 6) for f, w in zip(FEATURES, coef)},
+            "intercept": round(intercept, 6),
+            "wrong_answer_cost": WRONG_ANSWER_COST,
+            "fitted_on": {"gold": f"{args.gold} (split tune)", "squad": f"{args.squad} train split, first "
+                          f"{args.squad_limit} questions, plus entity-swapped twins (names from {args.drcd})",
+                          "candidate_spans": len(data), "questions": len({r['q'] for r in rows}),
+                          "command": "python -m evals.calibrate " + " ".join(argv if argv is not None else sys.argv[1:])},
+            "decisions_on_fitting_data": report,
+        }, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
