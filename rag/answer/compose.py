@@ -33,12 +33,13 @@ from rag.answer.instructions import INJECTION
 from rag.answer.enumeration import items_in
 from rag.answer.question import (SUMMARY_QUESTION, asked_about, asked_count, choice_sides, constraints, content_terms,
                                  question_parts, question_shape)
-from rag.answer.score import ANSWER_AT, Candidate, coverage, probability
-from rag.answer.span import complete, expected
+from rag.answer.score import ANSWER_AT, Candidate, coverage, probability, proximity
+from rag.answer.span import Expected, complete, expected, expected_english, holds, role_titles, same_role, typed
 from rag.answer.types import AnswerPart, Citation
 from rag.reader import load_reader
 from rag.retrieval.retriever import Hit, Retriever
-from rag.text import CJK_CHARS, ROLE, Sentence, bigram_tokens, has_cjk, sentences_in
+from rag.text import (CJK_CHARS, ROLE, Sentence, bigram_tokens, has_cjk, pinyin_doc_tokens, pinyin_query_tokens,
+                      sentences_in)
 
 log = logging.getLogger(__name__)
 
@@ -154,16 +155,18 @@ def _read(reader, question: str, hits: list[Hit], retriever: Retriever, max_span
 
 
 def candidate_features(question_constraints: list[str], f: _Found, top_margin: float, threshold: float,
-                       retriever: Retriever) -> Candidate:
+                       retriever: Retriever, want: Expected) -> Candidate:
     """The answer scorer's features of one span (see `rag.answer.score`)."""
     article = retriever.article(f.hit.doc_id)
     before = sentences_in(article.text, f.sentence.start - 1, f.sentence.start) if article is not None else []
     near = (article.text[before[0].start : f.sentence.end] if before and article.text[before[0].end : f.sentence.start].count("\n") < 2
             else f.sentence.text)
+    near = f"{article.title if article is not None else f.hit.title}\n{near}"
     return Candidate(margin=f.margin - threshold, gap=f.margin - top_margin, rank=f.hit.rank,
                      article_coverage=coverage(question_constraints, _article_text(retriever, f.hit)),
                      sentence_coverage=coverage(question_constraints, near),
-                     constrained=float(bool(question_constraints)))
+                     constrained=float(bool(question_constraints)), typed=typed(want, f.text),
+                     proximity=_proximity(question_constraints, f, article))
 
 
 def answer_candidates(question: str, hits: list[Hit], retriever: Retriever, reader=None,
@@ -173,18 +176,27 @@ def answer_candidates(question: str, hits: list[Hit], retriever: Retriever, read
     found, threshold = _read(reader or load_reader(), question, hits[:READ_PASSAGES], retriever, max_spans)
     if not found:
         return []
-    wanted, top = constraints(question), max(f.margin for f in found)
+    wanted, want, top = constraints(question), expected(question), max(f.margin for f in found)
     found.sort(key=lambda f: -f.margin)
-    return [(f.text, candidate_features(wanted, f, top, threshold, retriever)) for f in found]
+    return [(f.text, candidate_features(wanted, f, top, threshold, retriever, want)) for f in found]
+
+
+def _proximity(question_constraints: list[str], f: _Found, article) -> float:
+    if article is None:
+        return 0.0
+    at = article.text.find(f.text, f.sentence.start, f.sentence.end)
+    if at < 0:
+        return 0.0
+    return proximity(question_constraints, f.sentence.text, at - f.sentence.start, at - f.sentence.start + len(f.text))
 
 
 def _scored(question: str, found: list[_Found], threshold: float, retriever: Retriever) -> list[_Found]:
     """The spans with their probabilities, most probable first."""
     if not found:
         return found
-    wanted = constraints(question)
+    wanted, want = constraints(question), expected(question)
     top = max(f.margin for f in found)
-    scored = [replace(f, probability=probability(candidate_features(wanted, f, top, threshold, retriever)))
+    scored = [replace(f, probability=probability(candidate_features(wanted, f, top, threshold, retriever, want)))
               for f in found]
     return sorted(scored, key=lambda f: -f.probability)
 
@@ -244,7 +256,7 @@ def _conflicting(best: _Found, others: list[_Found], threshold: float, question:
     named = [t for t in content_terms(question) if t in best_text]
     wanted = constraints(question)
     for f in others:
-        if f.probability < ANSWER_AT or f.margin < threshold or best.margin - f.margin > CONFLICT_WINDOW:
+        if f.margin < threshold or best.margin - f.margin > CONFLICT_WINDOW:
             continue
         if not all(t in _article_text(retriever, f.hit) for t in named):
             continue
@@ -257,6 +269,30 @@ def _conflicting(best: _Found, others: list[_Found], threshold: float, question:
         if roles and wanted and f.sentence.start != best.sentence.start \
                 and coverage(wanted, f.sentence.text) == coverage(wanted, best.sentence.text) == 1.0:
             return f
+    return None
+
+
+# A role title this many characters or fewer from the person it belongs to ("原副局长郑国华").
+ROLE_NEXT_TO_NAME = 2
+
+
+def _role_conflict(best: _Found, question: str, hits: list[Hit], retriever: Retriever) -> _Found | None:
+    """Another retrieved sentence that gives the same person a different role title: a sentence
+    naming every constraint of the question with a title next to a person it names ("原副局长郑国华"
+    where the answer says "原局长郑国华"). Read from the text, not the reader: a second article
+    that states another post is a disagreement whatever the reader's margin for it."""
+    mine = role_titles(best.text)
+    wanted = constraints(question)
+    if not mine or not wanted:
+        return None
+    for h, s in _sentences_of(hits, retriever):
+        if (h.doc_id, s.start) == (best.hit.doc_id, best.sentence.start) or coverage(wanted, s.text) < 1.0:
+            continue
+        for title, a, b in role_titles(s.text):
+            near = any(0 <= s.text.find(c, b) - b <= ROLE_NEXT_TO_NAME or 0 <= a - (s.text.rfind(c, 0, a) + len(c))
+                       <= ROLE_NEXT_TO_NAME for c in wanted if c in s.text and not ROLE.search(c))
+            if near and not any(same_role(title, t) for t, _, _ in mine):
+                return _Found(title, best.margin, h, s)
     return None
 
 
@@ -518,6 +554,8 @@ def _compose_fact(question: str, hits: list[Hit], retriever: Retriever, reader) 
     best = found[0]
     confidence = round(best.margin - threshold, 3)
     other = _conflicting(best, found[1:], threshold, question, retriever)
+    if other is None and expected(question).kind == "role":
+        other = _role_conflict(best, question, hits, retriever)
     if other is not None:
         c1, c2 = _citation(1, best), _citation(2, other)
         return Composed(f"{c1.quote}[1]\n{c2.quote}[2]", None, (c1, c2), "conflict", confidence,
@@ -586,20 +624,29 @@ def _compose_choice(question: str, sides: tuple[str, str], hits: list[Hit], retr
 
 
 def _compose_closest(question: str, hits: list[Hit], retriever: Retriever) -> Composed:
-    """A non-Chinese question: the closest sentence by the multilingual embedder, marked unconfirmed."""
-    candidates: list[_Found] = []
-    for h in hits[:CLOSEST_PASSAGES]:
-        article = retriever.article(h.doc_id)
-        if article is None:
-            continue
-        for s in sentences_in(article.text, h.start, h.end):
-            if not INJECTION.search(s.text) and not article.in_label(s.start):
-                candidates.append(_Found("", 0.0, h, s))
-    if not candidates:
+    """A non-Chinese question: the sentence of the top passages whose closest clause (by the
+    multilingual embedder) states a value of the kind asked ("how many" -> a number, "who" -> a
+    name: `span.expected_english`), marked unconfirmed. Clauses, not whole sentences, are compared:
+    a sentence on the right topic often holds the wrong number ("辖区有5120辆电动车，新建的充电桩可满足
+    4000余辆" for "how many vehicles can the new piles serve"). No sentence with such a clause:
+    abstain."""
+    kind = expected_english(question)
+    names = set(pinyin_query_tokens(question))  # the question's names, as pinyin bigrams
+    top = hits[:CLOSEST_PASSAGES]
+    if names:
+        # the passages whose articles name most of them ("Quanshui Town" is not 石门镇)
+        held = {h.chunk_id: len(names & set(pinyin_doc_tokens(_article_text(retriever, h)))) for h in top}
+        top = [h for h in top if held[h.chunk_id] == max(held.values())]
+    clauses: list[tuple[_Found, str]] = []
+    for h, s in _sentences_of(top, retriever):
+        for clause in re.split(r"[，,；;：:]", s.text):
+            if len(clause) >= 4 and holds(kind, clause):
+                clauses.append((_Found("", 0.0, h, s), clause))
+    if not clauses:
         return _abstain(hits)
     q = retriever.encoder.encode_query([question])[0]
-    sims = retriever.encoder.encode_documents([c.sentence.text for c in candidates]) @ q
-    best = candidates[int(sims.argmax())]
+    sims = retriever.encoder.encode_documents([c for _, c in clauses]) @ q
+    best = clauses[int(sims.argmax())][0]
     c = _citation(1, best)
     return Composed(f"{c.quote}[1]", None, (c,), "closest", None, notices=("closest_sentence",))
 

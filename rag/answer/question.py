@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from rag.text import CJK_CHARS, CJK_RUN, ROLE, get_jieba, named_spans, names, pinyin_query_tokens
+from rag.text import CJK_CHARS, CJK_RUN, ROLE, get_jieba, named_spans, pinyin_query_tokens
 
 # What a question word leaves out of the content terms.
 # A question word takes its measure word or category noun with it: in
@@ -92,7 +92,7 @@ MAX_PARTS = 4  # questions asked in one message that are answered one by one
 LIST_QUESTION = re.compile(r"哪几|哪[0-9一二三四五六七八九十两]+[个件项种条点家位所座名]|哪些|几件事|几个方面|几项|"
                            r"[0-9一二三四五六七八九十两]+(?:个方面|件事|项措施|项工作|条措施|种模式)")
 # A summary of what the articles say about a subject.
-SUMMARY_QUESTION = re.compile(r"总结|概括|归纳|简述|概述|简要介绍|介绍一下|主要内容|讲了什么|说了什么|讲的是什么|事迹")
+SUMMARY_QUESTION = re.compile(r"(?:总结|概括|归纳|简述|概述|简要介绍|介绍)(?:一下)?|主要内容|讲了什么|说了什么|讲的是什么|事迹")
 # A reason: answered by the sentence that gives it ("由于…", "为了…", "因为…").
 REASON_QUESTION = re.compile(r"为什么|为何|什么原因|原因是|原因有|出于什么")
 
@@ -195,29 +195,48 @@ _QUOTED = re.compile(r"[“《「『\"]([^”》」』\"]{2,30})[”》」』\"]
 _DATE = re.compile(r"\d{4}年(?:\d{1,2}月(?:\d{1,2}日)?)?|\d{1,2}月\d{1,2}日")
 
 
-_NAMED_SUFFIX = re.compile(r"(?:村|镇|乡|县|市|旗|省|街道|社区|公司|集团|合作社|大学|学院|学校|医院|银行|村道|公路|大桥|桥|厂)$")
+_NAMED_SUFFIX = re.compile(r"(?:村|镇|乡|县|市|旗|省|街道|社区|公司|集团|合作社|大学|学院|学校|医院|银行|村道|公路|大桥|桥|厂|"
+                           r"局|厅|委员会|办公室|中心|研究院|研究所|协会)$")
 
 
-def _suffixed(query: str) -> list[str]:
-    """Names jieba does not tag, recognised by their suffix: "吉家庄村", "云岭果业公司"
-    (one jieba word, or a word and the suffix after it). A word ending in a function character
-    ("姚欣为", jieba's cut of 姚欣 + 为) is not taken in."""
-    words = [w for w in get_jieba().lcut(query) if w.strip()]
+def _tagged(query: str) -> list[tuple[str, str]]:
+    import jieba.posseg as pseg
+
+    get_jieba()
+    return [(w, f) for w, f in pseg.lcut(query) if w.strip()]
+
+
+def _suffixed(words: list[tuple[str, str]]) -> list[str]:
+    """Names jieba does not tag whole, recognised by their suffix: "吉家庄村" (吉 + 家庄 + 村),
+    "县水利局", "云岭果业公司": a word ending in a place or organisation suffix and the nouns and
+    names before it (jieba's n*/j tags; "一下柳湾村" stops at 一下)."""
     out = []
-    for i, w in enumerate(words):
+    for i, (w, _) in enumerate(words):
         if not _NAMED_SUFFIX.search(w) or not CJK_RUN.fullmatch(w):
             continue
         name = w
         j = i - 1
-        while j >= 0 and len(name) < 10 and CJK_RUN.fullmatch(words[j]) and words[j] not in _STOP \
-                and words[j][-1] not in _EDGE + "为给向于" \
-                and not _QWORD.match(words[j]) and words[j] not in _CATEGORY and not ROLE.fullmatch(words[j]):
-            name = words[j] + name
+        while j >= 0 and len(name) < 10 and CJK_RUN.fullmatch(words[j][0]) and words[j][1][:1] in ("n", "j") \
+                and words[j][0] not in _STOP and words[j][0] not in _CATEGORY and not ROLE.fullmatch(words[j][0]):
+            name = words[j][0] + name
             j -= 1
             if len(name) - len(w) >= 4:
                 break
         if len(name) > len(w) or len(w) >= 3:
             out.append(name)
+    return out
+
+
+def _people(words: list[tuple[str, str]]) -> list[str]:
+    """People's names, also where jieba cuts an unknown name into a surname and the rest
+    ("郑" + "国华"): a common surname alone, then one or two characters of a noun or name."""
+    from rag.text import SURNAMES
+
+    out = [w for w, f in words if f in ("nr", "nrt", "nrfg") and len(w) >= 2]
+    for (w, _), (nxt, flag) in zip(words, words[1:]):
+        if len(w) == 1 and w in SURNAMES and 1 <= len(nxt) <= 2 and CJK_RUN.fullmatch(nxt) \
+                and flag[:1] in ("n", "a", "j") and nxt not in _STOP and not _QWORD.match(nxt):
+            out.append(w + nxt)
     return out
 
 
@@ -231,8 +250,9 @@ def constraints(query: str) -> list[str]:
     """
     if not CJK_RUN.search(query):
         return []
+    words = _tagged(query)
     found = [m.group(1) for m in _QUOTED.finditer(query)]
-    found += named_spans(query) + names(query, ("nr",)) + _suffixed(query)
+    found += named_spans(query) + _people(words) + _suffixed(words)
     found += [m.group(0) for m in ROLE.finditer(query)] + _DATE.findall(query)
     found = [f for f in dict.fromkeys(f.strip() for f in found) if len(f) >= 2 and not re.search(r"哪|什么|谁|多少", f)]
     return [f for f in found if not any(f != g and f in g for g in found)]

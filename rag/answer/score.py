@@ -12,9 +12,17 @@ candidate span is scored by a small logistic model over
 - ``article_coverage``: how much of the question's constraints
   (`question.constraints`: the people, places, organisations, roles, titles
   and dates it names) the candidate's article holds;
-- ``sentence_coverage``: the same for the candidate's sentence and the one
-  before it;
-- ``constrained``: 1 when the question names any constraint.
+- ``sentence_coverage``: the same for the candidate's sentence, the one before it and
+  the article's headline (which names the subject that "全村" refers to);
+- ``proximity``: how close the span stands to a constraint inside its sentence
+  (exp(−distance / 20 characters); 0 when the sentence names none): facts about 姚欣 are
+  written next to 姚欣 ("国家税务总局稷山县税务局的姚欣");
+- ``covered_margin``: the margin times the article coverage — a sure span in an article about
+  another road or village is not a sure answer (the model is linear: without this product a
+  high margin outweighs a missing constraint);
+- ``constrained``: 1 when the question names any constraint;
+- ``typed``: 1 when the span has the form the question asks for (`span.typed`), 0 when not,
+  0.5 when the question's words do not say.
 
 The weights (`answer_score.json`) were fitted by `python -m evals.calibrate`
 on data never used for reporting (its file records which); the answer is the
@@ -25,6 +33,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +42,8 @@ from rag.errors import ReaderError
 from rag.text import cjk_bigrams
 
 WEIGHTS_FILE = Path(__file__).with_name("answer_score.json")
-FEATURES = ("margin", "gap", "rank", "article_coverage", "sentence_coverage", "constrained")
+FEATURES = ("margin", "gap", "rank", "article_coverage", "sentence_coverage", "constrained", "typed",
+            "covered_margin", "proximity")
 # A right answer scores 1, a wrong one -WRONG_ANSWER_COST and abstaining 0 (the reader's own
 # calibration uses the same costs, rag.reader.training.train.WRONG_ANSWER_COST = 0.5):
 # answering has the higher expected score exactly when p > cost / (1 + cost).
@@ -41,12 +51,29 @@ WRONG_ANSWER_COST = 0.5
 ANSWER_AT = WRONG_ANSWER_COST / (1 + WRONG_ANSWER_COST)
 
 
+PROXIMITY_CHARS = 20.0
+
+
+def proximity(constraints: list[str], sentence: str, start: int, end: int) -> float:
+    """exp(-d / PROXIMITY_CHARS) for the distance d in characters between [start, end) of `sentence`
+    and the nearest occurrence of a constraint in it (0 inside or touching); 0.0 when none occurs."""
+    best = None
+    for c in constraints:
+        at = sentence.find(c)
+        while at >= 0:
+            d = max(0, start - (at + len(c)), at - end)
+            best = d if best is None else min(best, d)
+            at = sentence.find(c, at + 1)
+    return 0.0 if best is None else math.exp(-best / PROXIMITY_CHARS)
+
+
 def coverage(constraints: list[str], text: str) -> float:
     """Share of `constraints` that `text` holds, in [0, 1] (1.0 when there are none).
 
-    A constraint written out counts 1; otherwise the share of its character
-    bigrams in the text (a paraphrase, "北石镇的污水处理厂" for "北石镇污水处理厂",
-    still counts most of it).
+    A constraint written out counts 1; otherwise the share of the character bigrams of its
+    distinctive part that the text holds: a paraphrase ("北石镇的污水处理厂" for
+    "北石镇污水处理厂") still counts most, another place of the same kind ("西岭村道" for
+    "北岭村道", "党支部书记" for "村委会主任") nothing — the suffix they share is left out.
     """
     if not constraints:
         return 1.0
@@ -55,9 +82,17 @@ def coverage(constraints: list[str], text: str) -> float:
         if c in text:
             total += 1.0
             continue
-        grams = set(cjk_bigrams(c))
+        head = _KIND_SUFFIX.sub("", c) or c
+        grams = set(cjk_bigrams(head)) or set(head)
         total += sum(1 for g in grams if g in text) / len(grams) if grams else 0.0
     return total / len(constraints)
+
+
+# The kind a name ends in (a place, an organisation, a road, a role): shared by every name of
+# that kind, so it says nothing about which one a text is about.
+_KIND_SUFFIX = re.compile(r"(?:村道|村|镇|乡|县|市|旗|省|区|街道|社区|公司|集团|合作社|大学|学院|学校|医院|银行|公路|大桥|桥|厂|"
+                          r"局|厅|委员会|办公室|中心|研究院|研究所|协会|书记|主任|主席|局长|部长|县长|市长|镇长|村长|经理|"
+                          r"董事长|校长|院长|队长|会长|社长|厂长|所长|站长|司令)$")
 
 
 @dataclass(frozen=True)
@@ -70,6 +105,12 @@ class Candidate:
     article_coverage: float
     sentence_coverage: float
     constrained: float
+    typed: float
+    proximity: float = 0.0
+
+    @property
+    def covered_margin(self) -> float:
+        return self.margin * self.article_coverage
 
     def vector(self) -> list[float]:
         return [float(getattr(self, name)) for name in FEATURES]

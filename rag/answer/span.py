@@ -25,6 +25,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from rag.text import ROLE
+
 
 # Units and measure words a number question names ("多少平方米", "几座"), longest first so that
 # "平方米" wins over "米" and "万元" over "元".
@@ -44,6 +46,17 @@ _ASKS_NUMBER = re.compile(rf"(?<!哪)(?:多少|几)(?P<u>{_UNIT_RE})?")  # "哪�
 _ASKS_DAY = re.compile(r"哪天|哪一天|哪日|何日|几月几日|几月几号|哪月哪日|什么日子|具体日期|什么时候|何时")
 _ASKS_YEAR = re.compile(r"哪一?年|何年|哪个年份|什么年份")
 _ASKS_PERSON = re.compile(r"谁|哪位|什么人|叫什么名字|姓名")
+# A role: "担任什么职务", "什么职位".
+_ASKS_ROLE = re.compile(r"什么职务|什么职位|什么官职|担任什么|任什么职|什么头衔|什么身份|哪个职务|(?:职务|职位|头衔)是什么")
+# An organisation or a place asked for by its category noun ("哪个单位", "哪所大学", "哪个村", "哪里").
+_ASKS_ORG = re.compile(r"哪(?:一)?(?:个|家|所)?(?:单位|部门|机构|公司|企业|学校|大学|学院|医院|银行|组织|协会)")
+_ASKS_PLACE = re.compile(r"哪(?:一)?(?:个|座)?(?:村|镇|乡|县|市|省|区|旗|地方|国家)|哪里|哪儿|什么地方|何地|何处")
+_ORG_END = re.compile(r"(?:局|委员会|委|公司|集团|银行|大学|学院|学校|中心|研究所|研究院|医院|协会|合作社|办公室|部|厅|处|站|所|社|厂|院|会)$")
+_PLACE_END = re.compile(r"(?:省|市|县|区|旗|镇|乡|村|街道|社区|国|州)$")
+# Words that introduce an organisation inside a reader span ("稷山县选派|国家税务总局稷山县税务局").
+_ORG_LEAD = re.compile(r".*?(?:选派|派出|来自|毕业于|就职于|任职于|供职于|隶属于|隶属|调任|调到|调入|由|从|在)(?=.{2,}$)")
+# A role title with what qualifies it ("原局长", "县水利局原副局长", "党支部书记").
+_ROLE_TITLE = re.compile(r"(?:原|前|时任|现任|新任|首任)?" + ROLE.pattern)
 # A sum of money asked without a unit ("统筹了多少资金", "总投资多少"): the answer is in 元 (or 万元…).
 _ASKS_MONEY = re.compile(r"(?:资金|经费|投资|收入|金额|费用|资产|产值|营业额|销售额|成交额|工资|补贴|奖金|利润|税收|钱)"
                          r"(?:是|为|有|达|达到)?(?:多少)|多少(?:钱|资金|经费)")
@@ -65,7 +78,8 @@ class Expected:
     """What a question's words ask for.
 
     kind: "number" (with `unit` when the question names one: "平方米", "座"),
-        "day" (a date), "year", "person", or "other" (no check).
+        "day" (a date), "year", "person", "role", "org" (an organisation), "place", or "other"
+        (no check).
     """
 
     kind: str
@@ -87,6 +101,12 @@ def expected(question: str) -> Expected:
         return Expected("number", m.group("u"))
     if _ASKS_PERSON.search(question):
         return Expected("person")
+    if _ASKS_ROLE.search(question):
+        return Expected("role")
+    if _ASKS_ORG.search(question):
+        return Expected("org")
+    if _ASKS_PLACE.search(question):
+        return Expected("place")
     return Expected("other")
 
 
@@ -110,7 +130,56 @@ def complete(text: str, start: int, end: int, sentence: tuple[int, int], want: E
         return _year(text, start, end, lo, hi)
     if want.kind == "person":
         return _person(text, start, end)
+    if want.kind == "role":
+        roles = list(_ROLE_TITLE.finditer(text, start, end))
+        if not roles:
+            return None  # a role question is not answered by a span that names no role
+        return roles[-1].start(), roles[-1].end()  # "原局长郑国华带队" -> "原局长"
+    if want.kind == "org":
+        lead = _ORG_LEAD.match(text, start, end)
+        if lead and _ORG_END.search(text[lead.end() : end]):
+            return lead.end(), end  # the organisation, without the verb that introduces it
     return start, end
+
+
+def role_titles(text: str) -> list[tuple[str, int, int]]:
+    """(title, start, end) of each role title in `text` ("县水利局原局长" -> ("县水利局原局长", 0, 7))."""
+    return [(m.group(0), m.start(), m.end()) for m in _ROLE_TITLE.finditer(text)]
+
+
+def same_role(a: str, b: str) -> bool:
+    """Whether two role titles name the same post (原/前/时任/现任 and the body before it aside:
+    "原局长" and "局长" are one post, "局长" and "副局长" are two)."""
+    def bare(t: str) -> str:
+        m = ROLE.search(t)
+        core = m.group(0) if m else t
+        return re.sub(r"^(?:党支部|党总支|党委|党组|村委会|居委会|村民委员会|支部|村|镇|乡|县|市|省|区|局|厂|公司|学校)", "", core)
+    return bare(a) == bare(b)
+
+
+def typed(want: Expected, span: str) -> float:
+    """1.0 when a completed span has the form the question asks for (a number in the asked unit, a
+    date, a year, a name, an organisation or place by its suffix), 0.0 when it has not, 0.5 when the
+    question's words do not say (the answer scorer's `typed` feature)."""
+    from rag.text import SURNAMES, names
+
+    span = span.strip()
+    if want.kind == "number":
+        m = [x for x in _NUMBER_MENTION.finditer(span) if x.group("n")]
+        return float(bool(m) and (not want.unit or any(x.group("u") and _same_unit(x.group("u"), want.unit) for x in m)))
+    if want.kind == "day":
+        return float(bool(_DATE.search(span)))
+    if want.kind == "year":
+        return float(bool(_YEAR.search(span)))
+    if want.kind == "person":
+        return float(bool(names(span, ("nr",))) or (2 <= len(span) <= 4 and span[0] in SURNAMES))
+    if want.kind == "role":
+        return float(bool(_ROLE_TITLE.search(span)))
+    if want.kind == "org":
+        return float(bool(_ORG_END.search(span)))
+    if want.kind == "place":
+        return float(bool(_PLACE_END.search(span)))
+    return 0.5
 
 
 def _number(text: str, start: int, end: int, lo: int, hi: int, unit: str | None) -> tuple[int, int] | None:
@@ -182,3 +251,45 @@ def _person(text: str, start: int, end: int) -> tuple[int, int]:
     # character that is no common surname before one that is cost 3 of 51 person questions on the CMRC
     # train split (晋武帝司马炎 -> 武帝司马炎, 保罗 -> 罗, 柳田 -> 田) and won 1, so it was taken out.
     return start, end
+
+
+# ---------------------------------------------------------------- English questions
+
+# What an English question asks for, from its question words (the reader reads Chinese only; an
+# English question is answered with the sentence whose clause holds a value of this kind).
+_EN_KINDS = (
+    ("number", re.compile(r"\bhow (?:many|much|long|large|big|far|old)\b|\bnumber of\b|"
+                          r"\bwhat (?:is|was|are|were) the (?:total |annual )?(?:investment|cost|budget|area|length|"
+                          r"population|income|output|amount|percentage|share|proportion)\b", re.I)),
+    ("day", re.compile(r"\bwhen\b|\bwhat (?:year|date|day|month|time)\b|\bwhich (?:year|date|day|month)\b|\bwhat time\b", re.I)),
+    ("person", re.compile(r"\bwho\b|\bwhom\b|\bwhose\b|\bwhat (?:is (?:the|his|her) )?name\b", re.I)),
+    ("place", re.compile(r"\bwhere\b|\bwhich (?:village|town|county|city|province|district|township|place|banner)\b", re.I)),
+    ("role", re.compile(r"\bwhat (?:position|post|role|title|job|office)\b", re.I)),
+)
+_PLACE_WORD = re.compile(r"[\u4e00-\u9fff]{1,6}(?:省|市|县|区|旗|镇|乡|村|街道|社区)")
+
+
+def expected_english(question: str) -> str | None:
+    """"number", "day", "person", "place" or "role" for an English question, else None."""
+    for kind, pattern in _EN_KINDS:
+        if pattern.search(question):
+            return kind
+    return None
+
+
+def holds(kind: str | None, text: str) -> bool:
+    """Whether `text` states a value of `kind` (`expected_english`); any text for None."""
+    from rag.text import ROLE, names
+
+    if kind == "number":
+        return bool(re.search(rf"\d|{_NUM}(?:余|多)?(?:{_UNIT_RE})", text))
+    if kind == "day":
+        return bool(_DATE.search(text) or _YEAR.search(text) or re.search(r"\d{1,2}[点时]", text))
+    if kind == "person":
+        return bool(names(text, ("nr",)))
+    if kind == "place":
+        return bool(_PLACE_WORD.search(text))
+    if kind == "role":
+        return bool(ROLE.search(text))
+    return True
+
