@@ -143,7 +143,7 @@ def complete(text: str, start: int, end: int, sentence: tuple[int, int], want: E
 
 
 def role_titles(text: str) -> list[tuple[str, int, int]]:
-    """(title, start, end) of each role title in `text` ("县水利局原局长" -> ("县水利局原局长", 0, 7))."""
+    """(title, start, end) of each role title in `text` ("县水利局原局长郑某" -> ("原局长", 4, 7))."""
     return [(m.group(0), m.start(), m.end()) for m in _ROLE_TITLE.finditer(text)]
 
 
