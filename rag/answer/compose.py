@@ -154,8 +154,19 @@ def _read(reader, question: str, hits: list[Hit], retriever: Retriever, max_span
     return _scored(question, found, reading.threshold, retriever), reading.threshold
 
 
+SUPPORT_MAX = 2
+
+
+def _support(f: _Found, found: list[_Found]) -> float:
+    """Other sentences in which the reader found the same words (at most SUPPORT_MAX). Sentences, not
+    passages: a headline is read above every passage of its article, and is one statement."""
+    here = (f.hit.doc_id, f.sentence.start)
+    return float(min(SUPPORT_MAX, len({(g.hit.doc_id, g.sentence.start) for g in found
+                                       if g.text == f.text and (g.hit.doc_id, g.sentence.start) != here})))
+
+
 def candidate_features(question_constraints: list[str], f: _Found, top_margin: float, threshold: float,
-                       retriever: Retriever, want: Expected) -> Candidate:
+                       retriever: Retriever, want: Expected, found: list[_Found] = ()) -> Candidate:
     """The answer scorer's features of one span (see `rag.answer.score`)."""
     article = retriever.article(f.hit.doc_id)
     before = sentences_in(article.text, f.sentence.start - 1, f.sentence.start) if article is not None else []
@@ -166,7 +177,7 @@ def candidate_features(question_constraints: list[str], f: _Found, top_margin: f
                      article_coverage=coverage(question_constraints, _article_text(retriever, f.hit)),
                      sentence_coverage=coverage(question_constraints, near),
                      constrained=float(bool(question_constraints)), typed=typed(want, f.text),
-                     proximity=_proximity(question_constraints, f, article))
+                     proximity=_proximity(question_constraints, f, article), support=_support(f, found))
 
 
 def answer_candidates(question: str, hits: list[Hit], retriever: Retriever, reader=None,
@@ -178,7 +189,7 @@ def answer_candidates(question: str, hits: list[Hit], retriever: Retriever, read
         return []
     wanted, want, top = constraints(question), expected(question), max(f.margin for f in found)
     found.sort(key=lambda f: -f.margin)
-    return [(f.text, candidate_features(wanted, f, top, threshold, retriever, want)) for f in found]
+    return [(f.text, candidate_features(wanted, f, top, threshold, retriever, want, found)) for f in found]
 
 
 def _proximity(question_constraints: list[str], f: _Found, article) -> float:
@@ -196,7 +207,7 @@ def _scored(question: str, found: list[_Found], threshold: float, retriever: Ret
         return found
     wanted, want = constraints(question), expected(question)
     top = max(f.margin for f in found)
-    scored = [replace(f, probability=probability(candidate_features(wanted, f, top, threshold, retriever, want)))
+    scored = [replace(f, probability=probability(candidate_features(wanted, f, top, threshold, retriever, want, found)))
               for f in found]
     return sorted(scored, key=lambda f: -f.probability)
 
@@ -339,6 +350,11 @@ FRAGMENT_MIN_CHARS = 8
 _CAUSE = re.compile(r"因为|由于|为了|原因|所以|因此|导致|为此|目的是|旨在|以便|考虑到")
 
 
+# A reason sentence shares at least this share of the question's other content words (the
+# 为什么 question is about its event, not any event in the article that had a cause).
+REASON_MIN_SHARE = 0.3
+
+
 def _fragment(sentence: Sentence) -> bool:
     return len(re.findall(rf"[{CJK_CHARS}]", sentence.text)) < FRAGMENT_MIN_CHARS or bool(_FRAGMENT.match(sentence.text))
 
@@ -365,7 +381,7 @@ def _reasons(question: str, hits: list[Hit], retriever: Retriever, margin: float
             continue
         article_cov = coverage(wanted, _article_text(retriever, h))
         shared = sum(1 for t in terms if t in s.text)
-        if article_cov >= 1.0 and shared:
+        if article_cov >= 1.0 and shared >= REASON_MIN_SHARE * len(terms):
             scored.append((shared / max(len(terms), 1) + coverage(wanted, s.text), -h.rank, h, s))
     scored.sort(key=lambda x: (-x[0], -x[1]))
     return [_Found("", margin, h, s) for _, _, h, s in scored]
@@ -384,7 +400,9 @@ def _compose_open(question: str, hits: list[Hit], retriever: Retriever, reader, 
     for f in found:
         if f.margin < threshold - OPEN_SLACK - OPEN_SPREAD:
             break
-        if _adds_information(f.sentence, [c.sentence for c in chosen]):
+        overlaps = any(c.hit.doc_id == f.hit.doc_id and c.sentence.start < f.sentence.end
+                       and f.sentence.start < c.sentence.end for c in chosen)
+        if not overlaps and _adds_information(f.sentence, [c.sentence for c in chosen]):
             chosen.append(f)
         if len(chosen) >= OPEN_SENTENCES[1]:
             break
@@ -406,6 +424,8 @@ def _compose_open(question: str, hits: list[Hit], retriever: Retriever, reader, 
 
 
 LIST_MAX_ITEMS = 10
+# Category nouns that names end in: a list asked by one of these holds names of that kind.
+_NAME_END = r"(村|镇|乡|县|市|省|区|旗|国|公司|企业|工程|项目|大桥|桥|路|站|厂|学校|医院|银行|大学)$"
 
 
 def _compose_list(question: str, hits: list[Hit], retriever: Retriever, reader) -> Composed:
@@ -422,6 +442,10 @@ def _compose_list(question: str, hits: list[Hit], retriever: Retriever, reader) 
         return _abstain(hits, round(found[0].margin - threshold, 3) if found else None)
     wanted, count = constraints(question), asked_count(question)
     terms = [t for t in content_terms(question) if not any(t in w for w in wanted)]
+    # "哪几个村", "哪些工程": the items are names of that kind ("西石村"), when the noun is one that
+    # names end in; "哪3件事", "哪些措施" take any items
+    named = re.search(rf"哪[^，,。？?]{{0,6}}?{_NAME_END[:-1]}", question)
+    kind_end = named.group(1) if named else ""
     most = max(coverage(wanted, _article_text(retriever, h)) for h in hits)
     rated = {(f.hit.chunk_id, f.sentence.start) for f in found if f.margin >= threshold - OPEN_SLACK - OPEN_SPREAD}
     best = None
@@ -432,7 +456,7 @@ def _compose_list(question: str, hits: list[Hit], retriever: Retriever, reader) 
         paragraph_end = article.text.find("\n", s.end)
         items = items_in(article.text, (s.start, s.end),
                          len(article.text) if paragraph_end < 0 else paragraph_end)[:LIST_MAX_ITEMS]
-        if not items:
+        if not items or (kind_end and not all(i.text.endswith(kind_end) for i in items)):
             continue
         before = [b for b in sentences_in(article.text, max(0, s.start - 200), s.start) if b.end <= s.start][-1:]
         near = article.text[before[0].start if before else s.start : s.end]  # the list's lead-in, too

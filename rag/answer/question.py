@@ -254,6 +254,8 @@ def constraints(query: str) -> list[str]:
     found = [m.group(1) for m in _QUOTED.finditer(query)]
     found += named_spans(query) + _people(words) + _suffixed(words)
     found += [m.group(0) for m in ROLE.finditer(query)] + _DATE.findall(query)
-    found = [f for f in dict.fromkeys(f.strip() for f in found) if len(f) >= 2 and not re.search(r"哪|什么|谁|多少", f)]
+    asked = asked_about(query)  # the category the question word asks about ("哪座古建筑") names no subject
+    found = [f for f in dict.fromkeys(f.strip() for f in found)
+             if len(f) >= 2 and not re.search(r"哪|什么|谁|多少", f) and not (asked and f.endswith(asked))]
     return [f for f in found if not any(f != g and f in g for g in found)]
 

@@ -17,6 +17,8 @@ candidate span is scored by a small logistic model over
 - ``proximity``: how close the span stands to a constraint inside its sentence
   (exp(−distance / 20 characters); 0 when the sentence names none): facts about 姚欣 are
   written next to 姚欣 ("国家税务总局稷山县税务局的姚欣");
+- ``support``: in how many other sentences the reader found the same span (0–2): a name
+  found in several sentences is likelier right than a name found once;
 - ``covered_margin``: the margin times the article coverage — a sure span in an article about
   another road or village is not a sure answer (the model is linear: without this product a
   high margin outweighs a missing constraint);
@@ -43,7 +45,7 @@ from rag.text import cjk_bigrams
 
 WEIGHTS_FILE = Path(__file__).with_name("answer_score.json")
 FEATURES = ("margin", "gap", "rank", "article_coverage", "sentence_coverage", "constrained", "typed",
-            "covered_margin", "proximity")
+            "covered_margin", "proximity", "support")
 # A right answer scores 1, a wrong one -WRONG_ANSWER_COST and abstaining 0 (the reader's own
 # calibration uses the same costs, rag.reader.training.train.WRONG_ANSWER_COST = 0.5):
 # answering has the higher expected score exactly when p > cost / (1 + cost).
@@ -107,6 +109,7 @@ class Candidate:
     constrained: float
     typed: float
     proximity: float = 0.0
+    support: float = 0.0
 
     @property
     def covered_margin(self) -> float:

@@ -49,7 +49,12 @@ _ASKS_PERSON = re.compile(r"谁|哪位|什么人|叫什么名字|姓名")
 # A role: "担任什么职务", "什么职位".
 _ASKS_ROLE = re.compile(r"什么职务|什么职位|什么官职|担任什么|任什么职|什么头衔|什么身份|哪个职务|(?:职务|职位|头衔)是什么")
 # An organisation or a place asked for by its category noun ("哪个单位", "哪所大学", "哪个村", "哪里").
-_ASKS_ORG = re.compile(r"哪(?:一)?(?:个|家|所)?(?:单位|部门|机构|公司|企业|学校|大学|学院|医院|银行|组织|协会)")
+_ASKS_ORG = re.compile(r"哪(?:一)?(?:个|家|所)?(?P<c>单位|部门|机构|公司|企业|学校|大学|学院|医院|银行|组织|协会)")
+# The category an organisation question names, and how names of that category end ("哪所大学":
+# "…大学" or "…学院"); generic ones (单位, 部门, 机构, 组织, 企业) take any organisation.
+_CATEGORY_ENDS = {"大学": ("大学", "学院"), "学院": ("学院", "大学"), "学校": ("学校", "中学", "小学", "大学", "学院"),
+                  "医院": ("医院", "卫生院", "中心"), "银行": ("银行", "支行", "分行"), "公司": ("公司", "集团", "企业"),
+                  "协会": ("协会", "学会", "会")}
 _ASKS_PLACE = re.compile(r"哪(?:一)?(?:个|座)?(?:村|镇|乡|县|市|省|区|旗|地方|国家)|哪里|哪儿|什么地方|何地|何处")
 _ORG_END = re.compile(r"(?:局|委员会|委|公司|集团|银行|大学|学院|学校|中心|研究所|研究院|医院|协会|合作社|办公室|部|厅|处|站|所|社|厂|院|会)$")
 _PLACE_END = re.compile(r"(?:省|市|县|区|旗|镇|乡|村|街道|社区|国|州)$")
@@ -83,7 +88,7 @@ class Expected:
     """
 
     kind: str
-    unit: str | None = None
+    unit: str | None = None  # for "org": the category named ("大学"), when it is a specific one
 
 
 def expected(question: str) -> Expected:
@@ -103,8 +108,9 @@ def expected(question: str) -> Expected:
         return Expected("person")
     if _ASKS_ROLE.search(question):
         return Expected("role")
-    if _ASKS_ORG.search(question):
-        return Expected("org")
+    m = _ASKS_ORG.search(question)
+    if m:
+        return Expected("org", m.group("c") if m.group("c") in _CATEGORY_ENDS else None)
     if _ASKS_PLACE.search(question):
         return Expected("place")
     return Expected("other")
@@ -138,7 +144,9 @@ def complete(text: str, start: int, end: int, sentence: tuple[int, int], want: E
     if want.kind == "org":
         lead = _ORG_LEAD.match(text, start, end)
         if lead and _ORG_END.search(text[lead.end() : end]):
-            return lead.end(), end  # the organisation, without the verb that introduces it
+            start = lead.end()  # the organisation, without the verb that introduces it
+        if want.unit and not text[start:end].endswith(_CATEGORY_ENDS.get(want.unit, (want.unit,))):
+            return None  # "哪所大学" is not answered by a 研究所
     return start, end
 
 
