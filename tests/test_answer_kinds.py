@@ -232,6 +232,10 @@ def test_an_english_question_gets_the_sentence_with_the_quantity_asked(kinds):
     a = ask("How many electric vehicles can the new charging piles in Binjiang community serve?", retriever=kinds)
     assert a.kind == "closest" and "4000余辆" in a.citations[0].quote, a.text
     assert a.short_answer is None and a.notices == ("closest_sentence",)
+    from rag.web.render import answer_markdown
+
+    after_notice = answer_markdown(a).split("please check it", 1)[1]
+    assert after_notice.lstrip("\\.").startswith("*\n\n")  # the notice is its own paragraph, in italics
 
 
 def test_role_titles_name_the_same_post_without_former_or_body():

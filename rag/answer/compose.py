@@ -582,8 +582,12 @@ def _compose_fact(question: str, hits: list[Hit], retriever: Retriever, reader) 
         other = _role_conflict(best, question, hits, retriever)
     if other is not None:
         c1, c2 = _citation(1, best), _citation(2, other)
+        values = [_last_clause(best.text), _last_clause(other.text)]
+        titles = [role_titles(v) for v in values]
+        if all(titles):  # two posts: shown alike ("原司令 / 原副司令", not "河北省军区原司令 / 原副司令")
+            values = [t[-1][0] for t in titles]
         return Composed(f"{c1.quote}[1]\n{c2.quote}[2]", None, (c1, c2), "conflict", confidence,
-                        (AnswerPart("", _last_clause(best.text), 1), AnswerPart("", _last_clause(other.text), 2)))
+                        (AnswerPart("", values[0], 1), AnswerPart("", values[1], 2)))
     c = _citation(1, best)
     p = round(best.probability, 3)
     if len(best.text) >= SHORT_SHARE * len(c.quote):  # the span is the sentence

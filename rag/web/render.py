@@ -66,7 +66,8 @@ def answer_markdown(answer: Answer) -> str:
         parts.append(_notices(answer))
         parts.append(_retrieved(answer))
         return "".join(parts)
-    parts = [_notices(answer).lstrip("\n")]
+    # a notice is its own paragraph: "*…*" directly before Chinese text would not render as italics
+    parts = [_notices(answer).lstrip("\n") + ("\n\n" if answer.notices else "")]
     if answer.kind == "conflict":
         values = " / ".join(f"{md_escape(p.short_answer or '')}" for p in answer.parts)
         parts.append(f"**{DISAGREE}：{values}**\n")
