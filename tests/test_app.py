@@ -196,7 +196,7 @@ def kinds_url(tmp_path_factory):
 
 @pytest.mark.browser
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["short", "parts", "open", "conflict", "abstained"])
+@pytest.mark.parametrize("kind", ["short", "parts", "open", "list", "conflict", "abstained"])
 def test_each_answer_kind_in_the_browser(kinds_url, kind):
     """One question per answer kind: what it must show, sources as links, the retrieved passages folded away."""
     from playwright.sync_api import sync_playwright

@@ -62,9 +62,16 @@ def test_two_parts_are_both_answered_and_cited(small):
 
 
 def test_open_question_gets_several_sentences(small):
-    a = ask("清河县在垃圾分类方面有哪些做法？", retriever=small)
+    a = ask("清河县的垃圾分类做得怎么样？", retriever=small)
     assert a.kind == "open" and 2 <= len(a.citations) <= 4
     assert len({c.quote for c in a.citations}) == len(a.citations)
+    _quotes_are_verbatim(a, small)
+
+
+def test_a_question_for_measures_lists_the_articles_enumeration(small):
+    a = ask("清河县在垃圾分类方面有哪些做法？", retriever=small)  # the article says 一是…二是…三是…
+    assert a.kind == "list" and len(a.parts) == 3, (a.kind, a.text)
+    assert "分类投放点" in a.text and "积分奖励" in a.text and "入户宣传" in a.text
     _quotes_are_verbatim(a, small)
 
 

@@ -424,6 +424,9 @@ def _compose_open(question: str, hits: list[Hit], retriever: Retriever, reader, 
 
 
 LIST_MAX_ITEMS = 10
+# How far after a sentence an enumeration it opens is followed (one long paragraph of markers
+# must not make every sentence's scan reach its end: the scan stays linear in the passages).
+LIST_SCAN_CHARS = 1500
 # Category nouns that names end in: a list asked by one of these holds names of that kind.
 _NAME_END = r"(村|镇|乡|县|市|省|区|旗|国|公司|企业|工程|项目|大桥|桥|路|站|厂|学校|医院|银行|大学)$"
 
@@ -454,8 +457,8 @@ def _compose_list(question: str, hits: list[Hit], retriever: Retriever, reader) 
             continue  # another subject's enumeration
         article = retriever.article(h.doc_id)
         paragraph_end = article.text.find("\n", s.end)
-        items = items_in(article.text, (s.start, s.end),
-                         len(article.text) if paragraph_end < 0 else paragraph_end)[:LIST_MAX_ITEMS]
+        scan_end = min(len(article.text) if paragraph_end < 0 else paragraph_end, s.start + LIST_SCAN_CHARS)
+        items = items_in(article.text, (s.start, s.end), scan_end)[:LIST_MAX_ITEMS]
         if not items or (kind_end and not all(i.text.endswith(kind_end) for i in items)):
             continue
         before = [b for b in sentences_in(article.text, max(0, s.start - 200), s.start) if b.end <= s.start][-1:]
@@ -642,10 +645,10 @@ def _compose_choice(question: str, sides: tuple[str, str], hits: list[Hit], retr
         c = cite(1, first[2], first[3])
         return Composed(f"{first[0]}。{c.quote}[1]", first[0], (c,), "short", None)
     second = support[1]
-    if first[3] == second[3] and first[2].doc_id == second[2].doc_id:  # one sentence states both
+    if first[3] == second[3] and first[2].doc_id == second[2].doc_id:
+        # one sentence states both: quote it (no short answer stitched from two pieces of it)
         c = cite(1, first[2], first[3])
-        both = f"{first[0]}、{second[0]}"
-        return Composed(f"{both}。{c.quote}[1]", both, (c,), "short", None)
+        return Composed(f"{c.quote}[1]", None, (c,), "open", None)
     c1, c2 = cite(1, first[2], first[3]), cite(2, second[2], second[3])
     return Composed(f"{c1.quote}[1]\n{c2.quote}[2]", None, (c1, c2), "conflict", None,
                     (AnswerPart("", first[0], 1), AnswerPart("", second[0], 2)))

@@ -75,19 +75,33 @@ def coverage(constraints: list[str], text: str) -> float:
     A constraint written out counts 1; otherwise the share of the character bigrams of its
     distinctive part that the text holds: a paraphrase ("北石镇的污水处理厂" for
     "北石镇污水处理厂") still counts most, another place of the same kind ("西岭村道" for
-    "北岭村道", "党支部书记" for "村委会主任") nothing — the suffix they share is left out.
+    "北岭村道") nothing — the suffix they share is left out. A role counts only written out, and
+    not as its deputy's title ("村委会副主任" holds no "村委会主任").
     """
     if not constraints:
         return 1.0
     total = 0.0
     for c in constraints:
-        if c in text:
+        if _held(c, text):
             total += 1.0
             continue
+        if _ROLE_END.search(c):
+            continue  # another post is not part of this one ("村委会副主任" for "村委会主任")
         head = _KIND_SUFFIX.sub("", c) or c
         grams = set(cjk_bigrams(head)) or set(head)
         total += sum(1 for g in grams if g in text) / len(grams) if grams else 0.0
     return total / len(constraints)
+
+
+def _held(constraint: str, text: str) -> bool:
+    """The constraint written out in the text; a role without 副 is not held by its deputy
+    ("局长" is not in "副局长")."""
+    if "副" in constraint or not _ROLE_END.search(constraint):
+        return constraint in text
+    return re.search(rf"(?<!副){re.escape(constraint)}", text) is not None
+
+
+_ROLE_END = re.compile(r"(?:书记|主任|主席|局长|部长|县长|市长|镇长|村长|经理|董事长|校长|院长|队长|会长|社长|厂长|所长|站长|司令)$")
 
 
 # The kind a name ends in (a place, an organisation, a road, a role): shared by every name of
