@@ -7,6 +7,7 @@ no rule here picks an answer.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from rag.text import CJK_CHARS, CJK_RUN, ROLE, get_jieba, named_spans, pinyin_query_tokens
 
@@ -246,6 +247,14 @@ CONSTRAINT_CHARS = 200
 
 
 def constraints(query: str) -> list[str]:
+    """The people, places, organisations, roles, quoted titles and dates a question names, which
+    an answer's article must be about (rules: `_constraints`). Cached: the answer layer asks
+    for them several times per question, and each reading runs jieba's tagger twice."""
+    return list(_constraints(query))
+
+
+@lru_cache(maxsize=256)
+def _constraints(query: str) -> tuple[str, ...]:
     """What an answer's article must be about: the people, places, organisations, roles,
     quoted titles and dates the question names ("东坪村道由谁负责建设？" -> ["东坪"],
     "西沟村的村委会主任是谁？" -> ["西沟村", "村委会主任"]), in order, without repeats.
@@ -254,7 +263,7 @@ def constraints(query: str) -> list[str]:
     `named_spans`); roles are `rag.text.ROLE`. A word inside a longer constraint is dropped.
     """
     if not CJK_RUN.search(query):
-        return []
+        return ()
     query = query[:CONSTRAINT_CHARS]
     words = _tagged(query)
     found = [m.group(1) for m in _QUOTED.finditer(query)]
@@ -263,5 +272,5 @@ def constraints(query: str) -> list[str]:
     asked = asked_about(query)  # the category the question word asks about ("哪座古建筑") names no subject
     found = [f for f in dict.fromkeys(f.strip() for f in found)
              if len(f) >= 2 and not re.search(r"哪|什么|谁|多少", f) and not (asked and f.endswith(asked))]
-    return [f for f in found if not any(f != g and f in g for g in found)]
+    return tuple(f for f in found if not any(f != g and f in g for g in found))
 
