@@ -7,6 +7,7 @@ they all agree on what a Chinese character, a bigram or a sentence is.
 
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 from dataclasses import dataclass
@@ -194,10 +195,38 @@ class Sentence:
 
 # A sentence ends at 。！？!?；; (closing quotes and brackets stay with it) or a line end.
 _SENT = re.compile(r"[^。！？!?；;\n]+(?:[。！？!?；;]+[”’\"」』）)]*|$)", re.M)
+# A run of clauses with no sentence end (a page of "，"-joined text) is cut into pieces of at most
+# SENTENCE_MAX characters, at the last clause mark in each window (at a hard cut where a window has
+# none in its second half): every per-sentence step of the answer path (pattern checks, quoting,
+# scoring) then costs at most this much per piece (issue 20: one 18 KB sentence made each question
+# take 40-60 s). The longest sentence in the seeds and both answer dev sets is 284 characters.
+SENTENCE_MAX = 400
+_CLAUSE_MARKS = "，,、：:"
+
+
+def _cut(body: str, start: int) -> list[Sentence]:
+    """`body` (a sentence at `start`) in pieces of at most SENTENCE_MAX characters; linear."""
+    out, pos = [], 0
+    while len(body) - pos > SENTENCE_MAX:
+        window = body[pos : pos + SENTENCE_MAX]
+        cut = max(window.rfind(c) for c in _CLAUSE_MARKS) + 1
+        cut = cut if cut > SENTENCE_MAX // 2 else SENTENCE_MAX
+        out.append((pos, pos + cut))
+        pos += cut
+    out.append((pos, len(body)))
+    pieces = []
+    for a, b in out:
+        raw = body[a:b]
+        lead = len(raw) - len(raw.lstrip())
+        text = raw.strip()
+        if text:
+            pieces.append(Sentence(text, start + a + lead, start + a + lead + len(text)))
+    return pieces
 
 
 @lru_cache(maxsize=4096)
-def _split_cached(text: str) -> tuple[Sentence, ...]:
+def _split_cached(text: str) -> tuple[tuple[Sentence, ...], tuple[int, ...]]:
+    """An article's sentences in order, and their end offsets (for bisection)."""
     out = []
     for m in _SENT.finditer(text):
         raw = m.group(0)
@@ -205,14 +234,22 @@ def _split_cached(text: str) -> tuple[Sentence, ...]:
         body = raw.strip()
         if len(re.sub(r"\W", "", body)) < 2:
             continue
-        start = m.start() + lead
-        out.append(Sentence(body, start, start + len(body)))
-    return tuple(out)
+        out.extend(_cut(body, m.start() + lead))
+    return tuple(out), tuple(s.end for s in out)
 
 
 def sentences_in(article_text: str, start: int, end: int) -> list[Sentence]:
-    """Sentences of an article that overlap [start, end), with article offsets."""
-    return [s for s in _split_cached(article_text) if s.end > start and s.start < end]
+    """Sentences of an article that overlap [start, end), with article offsets (a sentence longer
+    than SENTENCE_MAX characters comes in pieces). Logarithmic in the article's sentences plus the
+    sentences returned."""
+    split, ends = _split_cached(article_text)
+    out = []
+    for i in range(bisect.bisect_right(ends, start), len(split)):
+        s = split[i]
+        if s.start >= end:
+            break
+        out.append(s)
+    return out
 
 
 # ---------------------------------------------------------------- names

@@ -186,6 +186,63 @@ def test_damaged_or_unwritable_graph_cache_is_rebuilt_or_bypassed(tmp_path, monk
     assert cached.read(question, passages).best.text == want.text
 
 
+@pytest.mark.slow
+def test_a_changed_linked_or_foreign_graph_is_never_loaded(tmp_path, monkeypatch):
+    """Issue 20: a graph changed after its export, a symbolic link to one, or a file of another user
+    is refused and exported again: the answers stay the weights' own."""
+    import hashlib
+    import json
+    import os
+
+    from rag.reader.reader import OnnxSpanNetwork
+
+    here = tmp_path / "reader"
+    here.mkdir()
+    for name in (META, WEIGHTS):
+        shutil.copy(DEFAULT_READER_DIR / name, here / name)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    question, passages = "青松村的党支部书记是谁？", [ARTICLES["qingsong.txt"]]
+    first = Reader.load(here)
+    want = first.logits(list(w for _, w in first.windows(question, passages)))[0][0]
+    (graph,) = here.glob("reader-*.onnx")
+    record = json.loads((here / (graph.name + ".sha256.json")).read_text())
+    assert record["graph_sha256"] == hashlib.sha256(graph.read_bytes()).hexdigest()
+
+    def reloaded_logits():
+        r = Reader.load(here)
+        assert isinstance(r.network, OnnxSpanNetwork)
+        return r.logits(list(w for _, w in r.windows(question, passages)))[0][0]
+
+    # 1. a graph changed after the export: the span head's start bias raised (loads, answers anything)
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(graph))
+    bias = next(t for t in model.graph.initializer if t.name.endswith("qa_outputs.bias"))
+    bias.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(bias) + 1989.0, bias.name))
+    onnx.save(model, str(graph))
+    data = graph.read_bytes()
+    from onnxruntime import InferenceSession
+
+    assert InferenceSession(str(graph), providers=["CPUExecutionProvider"])  # a loadable graph
+    assert reloaded_logits() == pytest.approx(want, abs=1e-4)
+    assert hashlib.sha256(graph.read_bytes()).hexdigest() == record["graph_sha256"]  # exported again
+    # 2. a symbolic link (to a changed copy elsewhere) in place of the graph
+    elsewhere = tmp_path / "planted.onnx"
+    elsewhere.write_bytes(bytes(data))
+    graph.unlink()
+    graph.symlink_to(elsewhere)
+    (here / (graph.name + ".sha256.json")).write_text(json.dumps(
+        {"graph_sha256": hashlib.sha256(bytes(data)).hexdigest(), "weights_sha256": record["weights_sha256"]}))
+    assert reloaded_logits() == pytest.approx(want, abs=1e-4)
+    assert not graph.is_symlink()
+    # 3. a graph (with a matching record) that belongs to another user
+    if os.getuid() == 0:
+        os.chown(graph, 65534, 65534)
+        assert reloaded_logits() == pytest.approx(want, abs=1e-4)
+        assert graph.stat().st_uid == 0
+
+
 # ------------------------------------------------------------ shipped weights
 
 

@@ -21,6 +21,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from rag.answer.instructions import without_instructions
 from rag.answer.messages import NOT_FOUND
 from rag.errors import ConfigError, ModelLoadError
 from rag.model_source import require_hub
@@ -36,8 +37,13 @@ SYSTEM_PROMPT = (
 
 
 def build_messages(query: str, passages: list[tuple[str, str]]) -> list[dict]:
-    """Chat messages that number the passages and ask for [n] markers."""
-    numbered = "\n\n".join(f"[{i}] 《{title}》\n{text}" for i, (title, text) in enumerate(passages, 1))
+    """Chat messages that number the passages `[(title, text), ...]` and ask for [n] markers.
+
+    Sentences addressed to a model are cut out of the titles and texts first
+    (`instructions.without_instructions`): a generator obeys what it reads.
+    """
+    numbered = "\n\n".join(f"[{i}] 《{without_instructions(title)}》\n{without_instructions(text)}"
+                             for i, (title, text) in enumerate(passages, 1))
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": f"资料：\n{numbered}\n\n问题：{query}\n请用中文回答，并在每句话后标注资料编号。"},

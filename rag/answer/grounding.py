@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from rag.answer.generate import build_messages
-from rag.answer.instructions import INJECTION
+from rag.answer.instructions import without_instructions
 from rag.answer.messages import NOT_FOUND
 from rag.retrieval.retriever import Hit
 from rag.text import Sentence, cjk_bigrams, names, sentences_in
@@ -56,7 +56,7 @@ def check_sentence(sentence: str, hits: list[Hit]) -> Verdict:
     if not bare or any(bare in re.sub(r"[《》“”\"'\s。！？!?，,]", "", hits[n - 1].title) for n in set(cited)):
         return Verdict(body, cited, False, "only repeats a headline")
     source = "\n".join(hits[n - 1].text for n in set(cited))
-    source = INJECTION.sub(" ", source)
+    source = without_instructions(source, " ")
     flat = re.sub(r"[\s,，]", "", source)
     passage_sentences = [x for x in re.split(r"(?<=[。！？!?；;\n])", source) if x.strip()]
     for clause in re.split(r"[，,；;：:]", body):

@@ -8,6 +8,8 @@ finds.
 from __future__ import annotations
 
 import re
+import unicodedata
+from functools import lru_cache
 
 # Text in an article that talks to the model instead of reporting news; it
 # is never evidence for what the model then says.
@@ -38,13 +40,44 @@ _ADDRESSED_EN = (
     r"\b(?:the answer|your answer)\s+(?:is|must be|should be|will be)\s+(?:always\s+)?[\"'“]",
     r"\bsystem prompt\b|\bas an ai\b|\b(?:language model|assistant|chatbot)s?,?\s+(?:must|should|please)\b",
 )
-INJECTION = re.compile(
-    r"[^。！？!?\n]*(?:" + "|".join(_ADDRESSED_ZH) + r")[^。！？!?\n]*[。！？!?]?"
-    r"|[^.!?。！？\n]*(?:" + "|".join(_ADDRESSED_EN) + r")[^.!?。！？\n]*[.!?]?",
-    re.I,
-)
+# The patterns are searched without a leading "[^。]*" (which made each search quadratic in the
+# sentence's length: 4,000 characters took 1.3 s, issue 20): a match anywhere marks the whole
+# sentence, and sentences are cut out by `_PIECE`, one pass. Every alternative starts with a
+# literal word and the English ones look at most 40 characters ahead, so a search is linear.
+_ZH = re.compile("|".join(_ADDRESSED_ZH), re.I)
+_EN = re.compile("|".join(_ADDRESSED_EN), re.I | re.A)  # ASCII word bounds: "村IGNORE" starts a word
+# A sentence, closing marks included: Chinese and English ends, and a "." unless a letter or digit
+# follows ("1.2亿元", "e.g" stay whole). Each character is consumed once.
+_PIECE = re.compile(r"(?:[^。！？!?.\n]|\.(?=[0-9A-Za-z]))+(?:[。！？!?]|\.(?![0-9A-Za-z]))*[”’\"」』）)]*|\n+")
+# Characters that change nothing a reader sees but break a word for a pattern: zero-width spaces
+# and joiners, soft hyphens, BOMs, bidirectional marks (Unicode category Cf).
+@lru_cache(maxsize=1)
+def _invisible() -> dict[int, None]:
+    return dict.fromkeys(c for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf")  # 163 code points, 0.1 s
 
 
-def without_instructions(text: str) -> str:
-    """`text` with the sentences addressed to a model removed (for snippets shown beside answers)."""
-    return INJECTION.sub("", text)
+_SPACE = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """`text` as the instruction patterns see it: NFKC (full-width letters and digits become ASCII,
+    compatibility forms fold) with invisible format characters removed. The one place both
+    answerers and the snippets normalise before matching; lengths change, so offsets into the
+    result say nothing about `text`."""
+    return unicodedata.normalize("NFKC", text).translate(_invisible())
+
+
+def is_instruction(text: str) -> bool:
+    """Whether `text` (a sentence) holds wording addressed to a model or to its reader.
+
+    Chinese wording is also looked for with the white space removed ("忽 略 以上"); linear in
+    `len(text)`.
+    """
+    flat = normalise(text)
+    return bool(_EN.search(flat) or _ZH.search(_SPACE.sub("", flat)))
+
+
+def without_instructions(text: str, replacement: str = "") -> str:
+    """`text` with each sentence addressed to a model replaced by `replacement` (snippets shown
+    beside answers, passages sent to a generator, the grounding check's source). Linear."""
+    return "".join(replacement if is_instruction(m.group(0)) else m.group(0) for m in _PIECE.finditer(text))

@@ -71,8 +71,13 @@ OPEN_QUESTION = re.compile(
 )
 _QUESTION_WORD = re.compile(r"多少|多大|多久|多长|哪里|哪儿|几[个名位年月日天次家所条项]|哪一?[个年天里位家所些]|什么|谁|何时|是否|为什么|怎么|如何")
 _BOTH = re.compile(r"分别|各自|各是|各有|各为|各多少")
-# two members joined by a conjunction, each ending before 的/分别/各/是/在 or punctuation
-_PAIR = re.compile(rf"([0-9A-Za-z{CJK_CHARS}]+?)(和|与|以及|及|、|跟)([0-9A-Za-z{CJK_CHARS}]+?)(?=的|分别|各|是|在|[，,？?]|$)")
+# two members joined by a conjunction, each ending before 的/分别/各/是/在 or punctuation. Each member
+# is at most PAIR_MEMBER_MAX characters: unbounded, the two lazy runs made a search cubic in the
+# question's length (51 s for a 2,000-character question, issue 20); names and noun phrases joined
+# this way are far shorter.
+PAIR_MEMBER_MAX = 30
+_PAIR = re.compile(rf"([0-9A-Za-z{CJK_CHARS}]{{1,{PAIR_MEMBER_MAX}}}?)(和|与|以及|及|、|跟)"
+                   rf"([0-9A-Za-z{CJK_CHARS}]{{1,{PAIR_MEMBER_MAX}}}?)(?=的|分别|各|是|在|[，,？?]|$)")
 
 
 def choice_sides(query: str) -> tuple[str, str] | None:

@@ -4,6 +4,18 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+# The most characters a title, byline, date or address keeps (a longer one is cut, with "…"): a
+# title is read above every passage of its article, embedded with each and shown with every hit,
+# so a 20,000-character .jsonl title made each question that retrieved it take 25 s (issue 20).
+# The seeds' longest headline is 61 characters.
+TITLE_MAX_CHARS = 120
+FIELD_MAX_CHARS = {"title": TITLE_MAX_CHARS, "byline": TITLE_MAX_CHARS, "date": 40, "url": 2000}
+
+
+def bounded(value: str, limit: int) -> str:
+    """`value` cut to at most `limit` characters (the last one "…" when cut)."""
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
 
 @dataclass(frozen=True)
 class Article:
@@ -23,6 +35,13 @@ class Article:
     # article page shows them once, as its heading.
     headline_spans: tuple[tuple[int, int], ...] = ()
     byline_spans: tuple[tuple[int, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        # every way in (a page's layout, a .jsonl row, an HTML <title>, a stored article) passes here
+        for name, limit in FIELD_MAX_CHARS.items():
+            value = getattr(self, name)
+            if len(value) > limit:
+                object.__setattr__(self, name, bounded(value, limit))
 
     def in_label(self, offset: int) -> bool:
         """True when character `offset` of the text lies in the printed headline or byline."""

@@ -35,12 +35,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from rag.ingest.article import Article
+from rag.ingest.article import TITLE_MAX_CHARS, Article
 from rag.text import CJK_CHARS, SURNAMES, cjk_bigrams
 
 # records the version it was built with and is rebuilt (cheaply: unchanged passages come from
 # the embedding cache) when it differs, so users never keep titles from an older splitter.
-SPLITTER_VERSION = 4  # 4: headline and byline offsets on every article
+SPLITTER_VERSION = 5  # 4: headline and byline offsets on every article; 5: bounded headline runs
 
 _SENTENCE_END = "。！？!?…"
 _CLAUSE_END = "，,、：:；;"
@@ -172,14 +172,22 @@ def _short_headline(block: _Block) -> bool:
     )
 
 
+# A headline run is at most this many blocks (kicker, headline, subheads, bylines; the seeds' longest
+# run is 3 headline lines and a byline), and its lines at most TITLE_MAX_CHARS together: a page of
+# hundreds of short lines is a list, not a headline (issue 20: 240 such lines all became the title).
+_HEADLINE_RUN_MAX = 6
+
+
 def _headline(group: list[_Block]) -> tuple[list[_Block], list[_Block]]:
-    """Headline blocks and byline blocks at the top of an article's blocks."""
-    top = []
-    for blk in group:
-        if blk.kind in ("head", "byline") or _short_headline(blk):
-            top.append(blk)
-        else:
+    """Headline blocks and byline blocks at the top of an article's blocks; the rest is body."""
+    top, chars = [], 0
+    for blk in group[:_HEADLINE_RUN_MAX]:
+        if not (blk.kind in ("head", "byline") or _short_headline(blk)):
             break
+        chars += len(blk.text.strip()) + 1
+        if blk.kind != "byline" and chars > TITLE_MAX_CHARS:
+            break
+        top.append(blk)
     if any(b.kind == "byline" for b in top):
         first = next(i for i, b in enumerate(top) if b.kind == "byline")
         heads = [b for b in top[:first]]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,7 @@ from rag.encoders.e5file import (
     word_vectors,
 )
 from rag.errors import ReaderError
-from rag.files import sha256_file
+from rag.files import atomic_write, sha256_bytes, sha256_file
 from rag.reader.windows import Window, passage_windows
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,9 @@ class OnnxSpanNetwork:
     here in numpy (`e5file.word_vectors`), outside the graph.
     """
 
-    def __init__(self, path: Path, e5) -> None:
+    def __init__(self, graph: bytes, e5) -> None:
+        """`graph`: the ONNX model's bytes, read and checked by `_trusted_graph` (never a path that
+        could change between the check and the load)."""
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -115,7 +118,7 @@ class OnnxSpanNetwork:
         # ORT's worker threads spin after each run by default; here they would take the 2 cores
         # from the search and the next question's tokenising that follow a read.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         self.e5 = e5
 
     def __call__(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -123,8 +126,9 @@ class OnnxSpanNetwork:
         return start, end
 
 
-def export_network(model, path: Path) -> Path:
-    """Write the torch reader as an ONNX graph (word vectors + mask -> start, end logits), atomically."""
+def export_network(model, path: Path, weights_sha256: str) -> Path:
+    """Write the torch reader as an ONNX graph (word vectors + mask -> start, end logits), atomically,
+    and beside it the record `_trusted_graph` checks: the graph's SHA-256 and the weights' (`weights_sha256`)."""
     import warnings
 
     import torch
@@ -145,10 +149,71 @@ def export_network(model, path: Path) -> Path:
                               input_names=["word_vectors", "attention_mask"], output_names=["start", "end"],
                               dynamic_axes={"word_vectors": axes, "attention_mask": axes, "start": axes,
                                             "end": axes}, opset_version=17)
+        _record(path).unlink(missing_ok=True)  # never a new graph under an old record
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+    atomic_write(_record(path), json.dumps({"graph_sha256": sha256_file(path), "weights_sha256": weights_sha256}))
     return path
+
+
+def _record(graph: Path) -> Path:
+    return graph.with_name(graph.name + ".sha256.json")
+
+
+class _UntrustedGraph(ReaderError):
+    """An exported graph that is not loaded: a link, another user's file, or bytes that differ
+    from those recorded when it was exported."""
+
+
+def _owned_bytes(path: Path, limit: int) -> bytes:
+    """The bytes of `path`, opened without following a symbolic link, when it is a plain file of at
+    most `limit` bytes owned by this user. Raises _UntrustedGraph otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as e:
+        raise _UntrustedGraph(f"{path.name} cannot be opened as a plain file ({e.strerror}; a symbolic link is refused)") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _UntrustedGraph(f"{path.name} is not a plain file")
+        if hasattr(os, "getuid") and info.st_uid != os.getuid():
+            raise _UntrustedGraph(f"{path.name} belongs to another user")
+        if info.st_size > limit:
+            raise _UntrustedGraph(f"{path.name} is larger than {limit} bytes")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return f.read()
+    finally:
+        os.close(fd)
+
+
+GRAPH_MAX_BYTES = 2**30  # the 6-layer graph is 43 MB, a 12-layer one about 85 MB
+
+
+def _trusted_graph(path: Path, weights_sha256: str) -> bytes:
+    """The graph at `path` when it can be trusted: a plain file (not a symbolic link) owned by this
+    user, with a record beside it, written at export, that names these weights and the graph's own
+    SHA-256, which the bytes read match. The bytes checked are the bytes loaded.
+
+    Why a record and an owner check, and no signature: the threat is a graph left by someone else
+    (a shared folder, a link into ~/.cache/rag) or changed after the export, which answered an
+    unanswerable question with confidence 1989 while the weights passed their checksum (issue 20).
+    Whoever can write as this user can change the code too.
+
+    Raises:
+        _UntrustedGraph: with the reason, in one sentence.
+    """
+    try:
+        record = json.loads(_owned_bytes(_record(path), 4096))
+        want, weights = record["graph_sha256"], record["weights_sha256"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise _UntrustedGraph(f"the record of {path.name} is damaged ({type(e).__name__})") from None
+    if weights != weights_sha256:
+        raise _UntrustedGraph(f"{path.name} was exported from other weights")
+    graph = _owned_bytes(path, GRAPH_MAX_BYTES)
+    if sha256_bytes(graph) != want:
+        raise _UntrustedGraph(f"{path.name} differs from the graph exported (SHA-256 mismatch)")
+    return graph
 
 
 class Reader:
@@ -271,28 +336,35 @@ def _network(directory: Path, meta: dict, e5):
 
     The graph is a cache of the shipped weights, not shipped itself: it is
     written beside them, or in the user's cache folder when that folder is
-    read-only; a damaged or stale graph is replaced. Where neither can be
+    read-only, with a record of its SHA-256; a graph that is damaged, stale,
+    a link, another user's or not the one recorded is replaced (`_trusted_graph`). Where neither can be
     written, the torch module answers (slower start, the same spans).
     """
     name = f"reader-{meta['sha256'][:16]}.onnx"
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rag"
     places = [directory / name, cache / name]
     for path in places:
-        if path.is_file():
-            try:
-                return OnnxSpanNetwork(path, e5)
-            except Exception as e:  # onnxruntime raises its own untyped errors for a damaged graph
-                log.warning("the reader's exported graph %s is unreadable (%s); exporting it again", path, e)
-                path.unlink(missing_ok=True)
+        if not (path.exists() or path.is_symlink()):
+            continue
+        try:
+            return OnnxSpanNetwork(_trusted_graph(path, meta["sha256"]), e5)
+        except Exception as e:  # _UntrustedGraph, or onnxruntime's own untyped errors for a damaged graph
+            log.warning("the reader's exported graph %s is not used (%s); exporting it again", path, e)
+            for stale in (path, _record(path)):
+                try:
+                    stale.unlink(missing_ok=True)
+                except OSError:
+                    pass  # another user's file in a folder we cannot change: the next place is tried
     model = span_module(directory, meta, e5)
     reasons = []
     for path in places:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if path.parent == directory:  # earlier weights' graphs; the user cache may serve other readers
-                for stale in directory.glob("reader-*.onnx"):
+                for stale in directory.glob("reader-*.onnx*"):
                     stale.unlink(missing_ok=True)
-            return OnnxSpanNetwork(export_network(model, path), e5)
+            export_network(model, path, meta["sha256"])
+            return OnnxSpanNetwork(_trusted_graph(path, meta["sha256"]), e5)
         except Exception as e:  # a cache that cannot be written (read-only folder, no `onnx` package) is not fatal
             reasons.append(f"{path}: {e}")
     log.warning("cannot export the reader's graph (%s); answering with torch", "; ".join(reasons))
