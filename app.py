@@ -157,7 +157,7 @@ def build_ui(service):
     default_answerer = next(label for label, v in ANSWERERS.items() if v == service.default_answerer)
     with gr.Blocks(title="新闻问答 · News QA") as demo:
         gr.Markdown("# 新闻问答 · 有据可查的答案\n每个答案都引用文章原句；点击 [1] 打开文章并定位到引用的句子。")
-        status = gr.Markdown(f"*{md_escape(service.status)}*", elem_id="status")
+        status = gr.Markdown(f"*{md_escape(service.status)}*", elem_id="status", latex_delimiters=[])
         with gr.Accordion("设置 Settings", open=False) as settings:
             k = gr.Slider(1, 10, value=DEFAULT_K, step=1, label="检索段落数 k (passages)")
             mode = gr.Radio(list(MODES), value="混合 hybrid", label="检索方式 retrieval mode")
@@ -168,8 +168,10 @@ def build_ui(service):
                 else "生成式不可用：未配置生成模型（启动时加 --generator MODEL_OR_URL）generative needs --generator",
             )
         # no floating label: drawn over the first message once the chat scrolls
+        # latex_delimiters=[]: article text is shown literally; with Gradio's default "$$…$$" an article
+        # could draw a huge red "answer" or a 3000-pixel box into the chat (issue 20)
         chatbot = chatbot_class()(height=560, label="对话 Chat", show_label=False, sanitize_html=True, elem_id="chat",
-                                  placeholder="请提问，例如：张连印回乡18年种了多少树？")
+                                  placeholder="请提问，例如：张连印回乡18年种了多少树？", latex_delimiters=[])
         gr.ChatInterface(
             respond,
             chatbot=chatbot,
@@ -209,16 +211,22 @@ def build_ui(service):
 
 
 def build_app(service, auth_spec: str | None = None):
-    """FastAPI app: article pages and health first, then Gradio mounted at /."""
-    import gradio as gr
-    import secrets
+    """FastAPI app: article pages and health first, then Gradio mounted at /.
 
-    from fastapi import Depends, FastAPI, HTTPException
+    With a login (`auth_spec` "USER:PASS"), `LoginGuard` lets a client that has not logged in
+    reach only the login page and its assets, and slows down failed logins; /healthz then says
+    only whether the app is ready. FastAPI's own /docs, /redoc and /openapi.json are off: the
+    API is Gradio's (`gradio_client`), documented in the README.
+    """
+    import gradio as gr
+    from http.cookies import CookieError, SimpleCookie
+
+    from fastapi import FastAPI
     from fastapi.responses import HTMLResponse, JSONResponse
-    from fastapi.security import HTTPBasic, HTTPBasicCredentials
+    from starlette.routing import Mount
 
     from rag.web.render import article_page, not_found_page, parse_offset
-    from rag.web.security import MAX_BODY, MAX_UPLOAD_BODY, BodyLimit
+    from rag.web.security import MAX_BODY, MAX_UPLOAD_BODY, BodyLimit, LoginGuard
 
     auth = None
     if auth_spec:
@@ -226,27 +234,20 @@ def build_app(service, auth_spec: str | None = None):
         if not sep or not user or not password:
             raise ValueError("--auth must look like USER:PASS")
         auth = (user, password)
-    basic = HTTPBasic(auto_error=False)
 
-    def article_access(credentials: HTTPBasicCredentials | None = Depends(basic)):
-        # With --auth, article pages ask for the same user and password (HTTP Basic).
-        if auth is None:
-            return
-        ok = credentials is not None and secrets.compare_digest(credentials.username, auth[0]) \
-            and secrets.compare_digest(credentials.password, auth[1])
-        if not ok:
-            raise HTTPException(401, "login required", headers={"WWW-Authenticate": "Basic"})
-
-    app = FastAPI(title="新闻问答")
+    app = FastAPI(title="新闻问答", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.get("/healthz")
     def healthz():
+        if auth is not None:  # who may not log in learns nothing but readiness
+            return JSONResponse({"ready": service.ready})
         return JSONResponse({"ready": service.ready, "status": service.status, "error": service.error})
 
-    @app.get("/article/{doc_id:path}", response_class=HTMLResponse, dependencies=[Depends(article_access)])
+    @app.get("/article/{doc_id:path}", response_class=HTMLResponse)
     def article(doc_id: str, start: str | None = None, end: str | None = None):
         # Ids are looked up in the loaded index, never used as file paths; offsets
-        # that are not numbers (?start=abc) just mean "no highlight".
+        # that are not numbers (?start=abc) just mean "no highlight". With a login, LoginGuard
+        # has checked the client before this runs.
         found = service.retriever.article(doc_id) if service.ready else None
         if found is None:
             return HTMLResponse(not_found_page(doc_id), status_code=404)
@@ -255,12 +256,31 @@ def build_app(service, auth_spec: str | None = None):
     demo = build_ui(service)
     demo.queue(default_concurrency_limit=4, max_size=200)
     app.add_middleware(BodyLimit, limit=MAX_BODY, upload_limit=MAX_UPLOAD_BODY)
-    mounted = gr.mount_gradio_app(app, demo, path="/", auth=auth, max_file_size=MAX_UPLOAD)
+    mounted = gr.mount_gradio_app(app, demo, path="/", auth=auth, max_file_size=MAX_UPLOAD,
+                                  app_kwargs={"openapi_url": None, "docs_url": None, "redoc_url": None})
     # Gradio checks that a FileData path sent by a client lies in its upload folder only once the
     # Blocks "has launched" (set by launch(), never by mount_gradio_app); without the check it copies
     # any server file a client names into its cache and hands it to the handler. The flag is read
     # nowhere else in Gradio 6; tests/test_security.py fails if the check is ever off again.
     demo.has_launched = True
+    if auth is not None:
+        gradio_app = next(r.app for r in mounted.routes if isinstance(r, Mount))
+
+        def logged_in(cookie_header: str) -> bool:
+            # Gradio 6's login cookie: access-token[-unsecure]-<cookie_id> holding a token it issued
+            # (tests/test_security.py logs in through the page and fails if this ever changes)
+            if not cookie_header:
+                return False
+            try:
+                cookies = SimpleCookie(cookie_header)
+            except CookieError:
+                return False
+            for name in (f"access-token-{gradio_app.cookie_id}", f"access-token-unsecure-{gradio_app.cookie_id}"):
+                if name in cookies and cookies[name].value in gradio_app.tokens:
+                    return True
+            return False
+
+        mounted.add_middleware(LoginGuard, user=auth[0], password=auth[1], logged_in=logged_in)
     return mounted
 
 

@@ -1,5 +1,6 @@
 """The chat app as users meet it: a real server process, a real browser, real clients."""
 
+import contextlib
 import os
 import re
 import shlex
@@ -68,6 +69,22 @@ def _launch(p):
         args=["--disable-gpu", "--disable-background-networking", "--disable-component-update",
               "--disable-sync", "--no-first-run", "--disable-quic", "--no-sandbox"],
     )
+
+
+@contextlib.contextmanager
+def _chat_page(url: str, width: int = 1100, height: int = 900):
+    """Chromium on the chat page, its question box ready; closed after."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = _launch(p)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.goto(url)
+            page.wait_for_selector('#question textarea', timeout=60000)
+            yield page
+        finally:
+            browser.close()
 
 
 def _ask_in_browser(page, question: str) -> str:
@@ -359,13 +376,7 @@ def test_readme_command_line_examples_run(seed_index):
 def test_a_refused_question_leaves_the_chat_usable(app_url):
     """An empty question in the chat box: a message beside the box, the conversation kept, and the
     box usable for the next question (an error raised inside the answer would leave it disabled)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = _launch(p)
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.goto(app_url)
-        page.wait_for_selector('#question textarea', timeout=60000)
+    with _chat_page(app_url, 1200, 900) as page:
         first = _ask_in_browser(page, "张连印回乡以后一共植树多少株？")
         assert "205万株" in first
         box = page.locator('#question textarea')
@@ -377,4 +388,28 @@ def test_a_refused_question_leaves_the_chat_usable(app_url):
         again = _ask_in_browser(page, "吉家庄村的第一书记是谁？")
         assert "姚欣" in again and page.locator('[data-testid="bot"]').count() == 2
         page.screenshot(path=str(ARTIFACTS / "chat-refused.png"), full_page=True)
-        browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_latex_in_an_article_is_shown_literally(tmp_path):
+    """Issue 20: "$$…$$" in an article drew a huge red "假答案" and a 3000-pixel box into the chat."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    planted = r"$$\color{red}{\Huge 假答案}$$ $$\rule{3000px}{3000px}$$"
+    (corpus / "qingshan.txt").write_text(
+        f"青山村修路记\n\n本报记者 王五\n\n青山村今年修建了12公里水泥路，{planted}村民出行更方便了。"
+        f"路修好以后，青山村的果品运输成本下降了三成。{planted}\n", encoding="utf-8")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with running_app(tmp_path / "index", corpus, tmp_path / "app.log") as url, _chat_page(url) as page:
+        text = _ask_in_browser(page, "青山村修建了多少公里水泥路？")
+        bot = page.locator('[data-testid="bot"]').last
+        bot.locator("details summary").click()
+        shown = bot.inner_text()
+        assert "12公里" in text
+        assert "$$" in shown and r"\rule{3000px}" in shown  # the article's characters, as typed
+        assert page.locator(".katex, .katex-display").count() == 0
+        widest = page.evaluate("() => Math.max(...[...document.querySelectorAll('#chat *')]"
+                               ".map(e => e.getBoundingClientRect().width))")
+        assert widest <= 1100
+        page.screenshot(path=str(ARTIFACTS / "latex-literal.png"), full_page=True)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -530,3 +531,96 @@ def test_a_folder_without_a_model_fails_before_torch_is_imported(tmp_path):
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert p.stdout.splitlines()[0].startswith("ModelLoadError") and "holds no sentence-transformers model" in p.stdout
     assert p.stdout.splitlines()[-1] == "False"
+
+
+# ------------------------------------------------------------ 10. with a login (issue 20, items 4 and 6)
+
+
+def test_failed_logins_back_off_per_client_and_never_lock_out_for_good():
+    from rag.web.security import LoginThrottle
+
+    now = [1000.0]
+    t = LoginThrottle(clock=lambda: now[0])
+    for _ in range(t.FREE_FAILURES):
+        assert t.wait("10.0.0.1") == 0
+        t.failed("10.0.0.1")
+    assert t.wait("10.0.0.1") == pytest.approx(t.FIRST_WAIT)
+    assert t.wait("10.0.0.2") == 0  # per client address
+    t.failed("10.0.0.1")
+    assert t.wait("10.0.0.1") == pytest.approx(2 * t.FIRST_WAIT)  # doubles
+    for _ in range(40):
+        t.failed("10.0.0.1")
+    assert t.wait("10.0.0.1") == pytest.approx(t.MAX_WAIT)  # capped: never locked out for good
+    now[0] += t.MAX_WAIT
+    assert t.wait("10.0.0.1") == 0
+    t.succeeded("10.0.0.1")  # the right password starts the count again
+    t.failed("10.0.0.1")
+    assert t.wait("10.0.0.1") == 0
+    for i in range(t.MAX_CLIENTS + 50):  # a client with many addresses cannot fill the memory
+        t.failed(f"addr-{i}")
+    assert len(t._failures) <= t.MAX_CLIENTS
+
+
+def _http(url: str, method: str = "GET", data: bytes | None = None, headers: dict | None = None):
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.headers, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode("utf-8", "replace")
+
+
+@pytest.mark.slow
+def test_with_a_login_only_the_login_page_is_open_and_guessing_is_slowed(small_index, tmp_path):
+    import base64
+    import urllib.parse
+
+    root = tmp_path
+    shutil.copytree(small_index / "corpus", root / "corpus")
+    shutil.copytree(small_index / "index", root / "index")
+    with running_app(root / "index", root / "corpus", root / "app.log", "--auth", "reader:s3cret") as url:
+        doc = "qingsong-00"
+        # anonymous: the login page and what it loads, and readiness without details
+        assert _http(url + "/")[0] == 200 and _http(url + "/theme.css")[0] == 200
+        status, _, body = _http(url + "/healthz")
+        assert status == 200 and json.loads(body) == {"ready": True}
+        for path in ("/openapi.json", "/docs", "/redoc", "/config", "/gradio_api/info", "/gradio_api/startup-events",
+                     f"/article/{doc}", "/gradio_api/call/ask"):
+            assert _http(url + path)[0] == 401, path
+        assert _http(url + "/gradio_api/upload", "POST", b"x")[0] == 401
+        # scripts log in with HTTP Basic
+        good = {"Authorization": "Basic " + base64.b64encode(b"reader:s3cret").decode()}
+        bad = {"Authorization": "Basic " + base64.b64encode(b"reader:guess").decode()}
+        assert _http(url + f"/article/{doc}", headers=good)[0] == 200
+        # guessing: free tries, then 429 with Retry-After, also for the right password meanwhile
+        form = lambda pw: urllib.parse.urlencode({"username": "reader", "password": pw}).encode()  # noqa: E731
+        ctype = {"Content-Type": "application/x-www-form-urlencoded"}
+        for _ in range(3):
+            assert _http(url + "/login", "POST", form("guess"), ctype)[0] == 400
+        for _ in range(2):
+            assert _http(url + f"/article/{doc}", headers=bad)[0] == 401
+        status, headers, _ = _http(url + "/login", "POST", form("s3cret"), ctype)
+        assert status == 429 and int(headers["retry-after"]) >= 1
+        assert _http(url + f"/article/{doc}", headers=good)[0] == 429
+        time.sleep(int(headers["retry-after"]) + 0.5)
+        # the right user gets in after the wait; the chat's cookie opens the API and the articles
+        status, headers, _ = _http(url + "/login", "POST", form("s3cret"), ctype)
+        assert status == 200
+        cookie = "; ".join(c.split(";")[0] for c in headers.get_all("Set-Cookie") or [] if "access-token" in c)
+        assert cookie
+        assert _http(url + "/gradio_api/info", headers={"Cookie": cookie})[0] == 200
+        assert _http(url + f"/article/{doc}", headers={"Cookie": cookie})[0] == 200
+        assert _http(url + "/gradio_api/info", headers={"Cookie": "access-token-x=forged"})[0] == 401
+
+
+def test_fastapi_docs_are_off_without_a_login_too(small_index):
+    from fastapi.testclient import TestClient
+
+    from rag.web.service import Service
+
+    sys.path.insert(0, str(ROOT))
+    import app as app_module
+
+    client = TestClient(app_module.build_app(Service(small_index / "index", small_index / "corpus")))  # not started
+    for path in ("/openapi.json", "/docs", "/redoc"):
+        assert client.get(path).status_code == 404, path

@@ -19,7 +19,7 @@ from rag.answer.types import Answer
 from rag.ingest.article import Article
 from rag.text import snippet
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<$])")  # "$": never a LaTeX delimiter
 
 
 def article_link(doc_id: str, start: int | None = None, end: int | None = None) -> str:

@@ -2,13 +2,24 @@
 
 Every value a web client sends is hostile until checked here: bodies over
 a limit are refused before anything reads them (`BodyLimit`), a file path is
-accepted only inside Gradio's upload folder (`uploaded_files`), and k is a
-whole number from 1 to 10 (`checked_web_k`).
+accepted only inside Gradio's upload folder (`uploaded_files`), k is a
+whole number from 1 to 10 (`checked_web_k`), and with a login configured
+nothing but the login page is served to a client that has not logged in,
+and failed logins slow down per client address (`LoginGuard`, `LoginThrottle`).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import math
 import os
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 # Request bodies larger than these are refused with 413 before anything reads them: an upload
@@ -106,3 +117,132 @@ def host_warning(host: str, auth: str | None) -> str | None:
         return None
     return (f"WARNING: binding {host} shares the app with your network without a login; "
             "add --auth USER:PASS (or set RAG_AUTH)")
+
+
+class LoginThrottle:
+    """Failed logins per client address: the first FREE_FAILURES cost nothing, each further one
+    doubles the wait before the next try (FIRST_WAIT, 2×, 4×, … at most MAX_WAIT seconds). A
+    success, or FORGET_AFTER seconds without a failure, starts the count again, so the right user
+    is never locked out for longer than MAX_WAIT; guessing drops from ~500 tries a second (issue 20)
+    to about 300 a day. At most MAX_CLIENTS addresses are remembered (the oldest are forgotten),
+    so a client cannot fill the memory with addresses. Thread-safe.
+
+    Behind a reverse proxy every client has the proxy's address unless uvicorn is told to trust the
+    proxy's X-Forwarded-For (``--forwarded-allow-ips``); then one guesser slows everyone down.
+    """
+
+    FREE_FAILURES = 5
+    FIRST_WAIT = 2.0
+    MAX_WAIT = 300.0
+    FORGET_AFTER = 3600.0
+    MAX_CLIENTS = 10_000
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._failures: OrderedDict[str, tuple[int, float]] = OrderedDict()  # address -> (count, last failure)
+        self._lock = threading.Lock()
+
+    def wait(self, client: str) -> float:
+        """Seconds `client` must wait before its next login attempt (0: it may try now)."""
+        with self._lock:
+            count, last = self._failures.get(client, (0, 0.0))
+            now = self._clock()
+            if count and now - last > self.FORGET_AFTER:
+                del self._failures[client]
+                return 0.0
+            if count < self.FREE_FAILURES:
+                return 0.0
+            delay = min(self.MAX_WAIT, self.FIRST_WAIT * 2 ** (count - self.FREE_FAILURES))
+            return max(0.0, last + delay - now)
+
+    def failed(self, client: str) -> None:
+        with self._lock:
+            count, _ = self._failures.pop(client, (0, 0.0))
+            self._failures[client] = (count + 1, self._clock())
+            while len(self._failures) > self.MAX_CLIENTS:
+                self._failures.popitem(last=False)
+
+    def succeeded(self, client: str) -> None:
+        with self._lock:
+            self._failures.pop(client, None)
+
+
+# What a browser needs to show the login form and log in (Gradio 6: the page, its scripts, styles
+# and fonts, the theme, POST /login); the readiness probe, which then says only ready or not.
+_OPEN_EXACT = {"/", "/login", "/login/", "/healthz", "/theme.css", "/favicon.ico"}
+_OPEN_PREFIXES = ("/assets/", "/static/")
+
+
+class LoginGuard:
+    """ASGI middleware for an app with a login: a client that has not logged in reaches only the
+    login page and its assets (`_OPEN_EXACT`, `_OPEN_PREFIXES`); everything else (the API, the
+    article pages, Gradio's /config, /gradio_api/startup-events, uploads) answers 401. A client is
+    logged in with the chat's login cookie (`logged_in(cookie header)`, Gradio's own tokens) or with
+    HTTP Basic credentials (scripts, article links opened elsewhere). Every login attempt, the
+    form's and Basic's, passes `LoginThrottle`: 429 with Retry-After while a client must wait.
+    """
+
+    def __init__(self, app, user: str, password: str, logged_in: Callable[[str], bool],
+                 throttle: LoginThrottle | None = None) -> None:
+        self.app, self.user, self.password, self.logged_in = app, user, password, logged_in
+        self.throttle = throttle or LoginThrottle()
+
+    def _basic_ok(self, header: bytes) -> bool:
+        kind, _, encoded = header.decode("latin-1").partition(" ")
+        if kind.lower() != "basic":
+            return False
+        try:
+            user, sep, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, ValueError):
+            return False
+        # compare_digest on bytes: it refuses str with characters outside ASCII
+        return bool(sep) and secrets.compare_digest(user.encode(), self.user.encode()) \
+            and secrets.compare_digest(password.encode(), self.password.encode())
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        path, method = scope.get("path", ""), scope.get("method", "GET")
+        client = (scope.get("client") or ("?",))[0]
+        headers = dict(scope.get("headers") or [])
+        if scope["type"] == "http" and method == "POST" and path.rstrip("/") == "/login":
+            wait = self.throttle.wait(client)
+            if wait > 0:
+                return await _respond(send, 429, "登录尝试过多 too many failed logins; try again later",
+                                      [(b"retry-after", str(math.ceil(wait)).encode())])
+            status = 0
+
+            async def watched(message):
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            await self.app(scope, receive, watched)
+            (self.throttle.succeeded if status == 200 else self.throttle.failed)(client)
+            return None
+        if self.logged_in(headers.get(b"cookie", b"").decode("latin-1")):
+            return await self.app(scope, receive, send)
+        if b"authorization" in headers:
+            wait = self.throttle.wait(client)
+            if wait > 0:
+                return await _respond(send, 429, "登录尝试过多 too many failed logins; try again later",
+                                      [(b"retry-after", str(math.ceil(wait)).encode())], scope)
+            if self._basic_ok(headers[b"authorization"]):
+                self.throttle.succeeded(client)
+                return await self.app(scope, receive, send)
+            self.throttle.failed(client)
+        elif scope["type"] == "http" and (path in _OPEN_EXACT or path.startswith(_OPEN_PREFIXES)):
+            return await self.app(scope, receive, send)
+        return await _respond(send, 401, "需要登录 login required", [(b"www-authenticate", b'Basic realm="rag"')], scope)
+
+
+async def _respond(send, status: int, message: str, headers: list[tuple[bytes, bytes]], scope=None) -> None:
+    if scope is not None and scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    body = json.dumps({"error": message}, ensure_ascii=False).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": body})
