@@ -265,3 +265,24 @@ def test_an_html_page_keeps_its_own_headline_and_a_non_text_jsonl_title_is_ignor
     assert [article.text[a:b] for a, b in article.headline_spans] == ["蒋家村选出新书记"]
     [row] = parse_document(json.dumps({"title": ["x"], "text": "行正文第一句。第二句。"}, ensure_ascii=False).encode(), "r.jsonl")
     assert row.title == "行正文第一句"
+
+
+@pytest.mark.parametrize("page, title, byline", [
+    ("智慧農業系統助力果園增收\n\n本報記者 韓雨桐\n\n雲嶺果業公司推出的系統已在柳溪縣8個果園投用。\n",
+     "智慧農業系統助力果園增收", "本報記者 韓雨桐"),
+    ("評論：減負更要擔當\n\n陳志明 劉芳\n\n基層減負是一項長期任務，不能一陣風。\n", "評論：減負更要擔當", "陳志明 劉芳"),
+    ("青禾鎮獲評省級衛生鄉鎮\n\n新華社記者 鄭雲\n\n青禾鎮近日獲評省級衛生鄉鎮。\n", "青禾鎮獲評省級衛生鄉鎮", "新華社記者 鄭雲"),
+])
+def test_traditional_bylines_are_bylines_and_stay_traditional(page, title, byline):
+    (article,) = split_page(page, "t.txt", "t")
+    assert (article.title, article.byline) == (title, byline)
+    assert byline in article.text  # the article keeps its own script
+
+
+@pytest.mark.parametrize("content", ["\u200b\u200b\u200b\n", "。，！？……——\n", "\ufeff\u2060\u200d", "“”（）《》\n\n、"])
+def test_files_of_invisible_characters_or_punctuation_are_refused_as_empty(tmp_path, content):
+    with pytest.raises(CorpusError, match="没有文字"):
+        parse_document(content.encode("utf-8"), "blank.txt")
+    row = json.dumps({"title": "标题", "text": content}, ensure_ascii=False)
+    with pytest.raises(CorpusError, match="没有可用的行"):
+        parse_document((row + "\n").encode("utf-8"), "rows.jsonl")

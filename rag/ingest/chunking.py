@@ -14,6 +14,21 @@ from dataclasses import dataclass
 from rag.ingest.article import Article
 
 SEPARATORS = ["\n\n", "\n", "。", "！", "？", "；", "!", "?", ";", "，", "、", ",", ""]
+# Closing quotes and brackets end the sentence before them: the splitter cuts after "。" and would
+# start the next chunk with "”" (issue 21). `_closers_kept` moves such a cut behind them.
+CLOSERS = "”’\"」』）)》】〉"
+
+
+def _closers_kept(text: str, start: int, end: int) -> tuple[int, int]:
+    """[start, end) widened over the closing marks that follow it and narrowed past those (and the
+    spaces after them) that open it: they belong to the chunk before, which ends after them."""
+    while end < len(text) and text[end] in CLOSERS:
+        end += 1
+    while start < end and start > 0 and text[start] in CLOSERS:
+        start += 1
+    while start < end and text[start].isspace():
+        start += 1
+    return start, end
 
 
 @dataclass(frozen=True)
@@ -57,18 +72,21 @@ def chunk_article(article: Article, size: int = 300, overlap: int = 50) -> list[
         if start < 0:  # cannot happen with strip-only transforms; keep it loud
             raise AssertionError(f"chunk not found in article {article.doc_id}")
         end = start + len(piece)
+        cursor = max(start + 1, end - overlap)  # from the splitter's piece, before the widening below
+        start, end = _closers_kept(article.text, start, end)
+        if start >= end:
+            continue  # only closing marks: they are in the chunk before
         chunks.append(
             Chunk(
                 chunk_id=f"{article.doc_id}-{len(chunks):03d}",
                 doc_id=article.doc_id,
                 source=article.source,
                 title=article.title,
-                text=piece,
+                text=article.text[start:end],
                 start=start,
                 end=end,
             )
         )
-        cursor = max(start + 1, end - overlap)
     return chunks
 
 

@@ -67,6 +67,13 @@ def html_to_text(markup: str) -> tuple[str, str]:
     return parser.title, text
 
 
+def has_words(text: str) -> bool:
+    """Whether `text` holds a letter, digit or CJK character: a file of zero-width spaces, other
+    format characters or punctuation is as empty as a blank one (it ranked first for unrelated
+    questions, issue 21)."""
+    return any(ch.isalnum() for ch in text)
+
+
 def _jsonl_articles(text: str, source: str, stem: str, problems: list[str]) -> list[Article]:
     articles = []
     bad: list[str] = []
@@ -78,7 +85,7 @@ def _jsonl_articles(text: str, source: str, stem: str, problems: list[str]) -> l
         except (json.JSONDecodeError, RecursionError) as e:
             bad.append(f"{lineno} (不是 JSON not valid JSON: {getattr(e, 'msg', 'nested too deeply')})")
             continue
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not has_words(row["text"]):
             bad.append(f"{lineno} (缺少 \"text\" no non-empty \"text\" field)")
             continue
         body = unicodedata.normalize("NFC", row["text"].strip())
@@ -129,6 +136,8 @@ def parse_document(data: bytes, source: str, stem: str | None = None,
         log.info("%s: decoded as %s", source, encoding)
     if not text.strip():
         raise CorpusError(f"{source}: 空文件 file is empty")
+    if not has_words(text):
+        raise CorpusError(f"{source}: 没有文字，只有不可见字符或标点 no words, only invisible characters or punctuation")
     if suffix == ".jsonl":
         return _jsonl_articles(text, source, stem, problems if problems is not None else [])
     if suffix in (".html", ".htm"):

@@ -34,13 +34,15 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rag.ingest.article import TITLE_MAX_CHARS, Article
 from rag.text import CJK_CHARS, SURNAMES, cjk_bigrams
 
 # records the version it was built with and is rebuilt (cheaply: unchanged passages come from
 # the embedding cache) when it differs, so users never keep titles from an older splitter.
-SPLITTER_VERSION = 5  # 4: headline and byline offsets on every article; 5: bounded headline runs
+SPLITTER_VERSION = 6  # 4: headline and byline offsets on every article; 5: bounded headline runs;
+# 6: traditional bylines, chunks keep their closing quotes
 
 _SENTENCE_END = "。！？!?…"
 _CLAUSE_END = "，,、：:；;"
@@ -94,8 +96,21 @@ class _Block:
     kind: str  # "head", "byline", "lead", "caption", "body"
 
 
+@lru_cache(maxsize=1)
+def _t2s():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def _simplified(text: str) -> str:
+    """`text` in simplified characters, for the layout patterns only (the article keeps its own
+    script): "本報記者 韓雨桐" is a byline as "本报记者 韩雨桐" is, and 陳/張/劉 are common surnames."""
+    return _t2s().convert(text)
+
+
 def _classify(line: str) -> str:
-    bare = _MD_HEADING.sub("", line).strip()
+    bare = _simplified(_MD_HEADING.sub("", line).strip())
     if _CAPTION.search(bare):
         return "caption"
     if (_BYLINE.match(bare) or _is_name_line(bare)) and len(bare) <= _HEADLINE_MAX:
@@ -168,7 +183,7 @@ def _short_headline(block: _Block) -> bool:
         block.kind in ("head", "body")
         and len(bare) <= _HEADLINE_MAX
         and not bare.endswith("。")
-        and not _JUMP.match(bare)
+        and not _JUMP.match(_simplified(bare))
     )
 
 
@@ -239,10 +254,10 @@ def _split_off_boxes_and_photos(blocks: list[_Block], segments: list[_Segment],
             body_from += 1
         item, photo = None, False
         end = seg.end
-        while end - 1 > body_from and _PAGE_CREDIT.match(blocks[end - 1].text.strip()):
+        while end - 1 > body_from and _PAGE_CREDIT.match(_simplified(blocks[end - 1].text.strip())):
             end -= 1
         last = blocks[end - 1]
-        if seg.tail is None and last.kind == "caption" and _PHOTO_CREDIT.search(last.text.strip()):
+        if seg.tail is None and last.kind == "caption" and _PHOTO_CREDIT.search(_simplified(last.text.strip())):
             photo = True
             item = end - 1
             while item - 1 > body_from and blocks[item - 1].kind == "caption":  # 图① … 图④ together
@@ -278,7 +293,7 @@ def _split_trailing_titles(blocks: list[_Block], segments: list[_Segment]) -> li
         while run_end < seg.end and blocks[run_end].kind in ("head", "byline"):
             run_end += 1
         name = next((m for m in range(seg.start + 1, run_end) if blocks[m].kind == "head"
-                     and _is_single_name(blocks[m].text.strip())), None)
+                     and _is_single_name(_simplified(blocks[m].text.strip()))), None)
         rest_has_byline = name is not None and any(b.kind == "byline" for b in blocks[name + 1 : run_end])
         label = None
         if rest_has_byline and out:
