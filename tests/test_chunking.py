@@ -42,7 +42,8 @@ def _quote_safe(text: str, chunks) -> None:
 
     for c in chunks:
         assert c.text == text[c.start : c.end]
-        assert c.text[0] not in CLOSERS, c.text[:20]  # a closing mark never opens a chunk
+        # a closing mark never opens a chunk (unless the text itself opens with one)
+        assert c.text[0] not in CLOSERS or not text[: c.start].strip(), c.text[:20]
         assert c.end == len(text) or text[c.end] not in CLOSERS, c.text[-20:]  # nor is cut off its sentence
 
 

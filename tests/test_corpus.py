@@ -286,3 +286,30 @@ def test_files_of_invisible_characters_or_punctuation_are_refused_as_empty(tmp_p
     row = json.dumps({"title": "标题", "text": content}, ensure_ascii=False)
     with pytest.raises(CorpusError, match="没有可用的行"):
         parse_document((row + "\n").encode("utf-8"), "rows.jsonl")
+
+
+TRADITIONAL = "雲嶺果業公司推出的系統已在柳溪縣8個果園投用。"
+
+
+@pytest.mark.parametrize("text, codec", [
+    (TRADITIONAL, "big5"),  # one short sentence: a detector took it for a Japanese code page
+    ("香港特區政府今日公布，屯門公路邨將重建。", "big5hkscs"),  # 邨: a Hong Kong character
+    ("北石镇建成污水处理厂，总投资3500万元。", "gbk"),  # and GBK is still GBK, not Big5
+])
+def test_short_big5_and_gbk_files_decode_to_their_text(text, codec):
+    assert decode_bytes(text.encode(codec), "short.txt")[0] == text
+
+
+def test_an_html_pages_declared_charset_wins_and_traditional_stays_traditional():
+    for meta in ('<meta charset="big5">', '<meta http-equiv="Content-Type" content="text/html; charset=big5">'):
+        page = (f"<html><head>{meta}<title>果園</title></head><body><h1>智慧農業系統助力果園增收</h1>"
+                f"<p>本報記者 韓雨桐</p><p>{TRADITIONAL}</p></body></html>")
+        (article,) = parse_document(page.encode("big5"), "page.html")
+        assert article.title == "智慧農業系統助力果園增收" and article.byline == "本報記者 韓雨桐"
+        assert TRADITIONAL in article.text
+
+
+def test_text_that_reads_as_garbage_in_every_encoding_is_refused():
+    garbage = "".join(chr(0x4E00 + (i * 7919) % 20900) for i in range(60)).encode("gb18030")  # rare characters
+    with pytest.raises(CorpusError, match="不像中文|无法识别"):
+        parse_document(garbage, "garbage.txt")

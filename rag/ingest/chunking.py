@@ -19,14 +19,18 @@ SEPARATORS = ["\n\n", "\n", "。", "！", "？", "；", "!", "?", ";", "，", "�
 CLOSERS = "”’\"」』）)》】〉"
 
 
-def _closers_kept(text: str, start: int, end: int) -> tuple[int, int]:
-    """[start, end) widened over the closing marks that follow it and narrowed past those (and the
-    spaces after them) that open it: they belong to the chunk before, which ends after them."""
-    while end < len(text) and text[end] in CLOSERS:
-        end += 1
-    while start < end and start > 0 and text[start] in CLOSERS:
-        start += 1
-    while start < end and text[start].isspace():
+def _closers_kept(text: str, start: int, end: int, covered_to: int) -> tuple[int, int]:
+    """[start, end) widened over the closing marks that follow it (spaces on the line between
+    included), and narrowed past the closing marks and spaces that open it where the chunk before
+    (which ends at `covered_to`) already holds them: no character is left out of every chunk."""
+    j = end
+    while j < len(text) and text[j] in " \t\u3000":
+        j += 1
+    if j < len(text) and text[j] in CLOSERS:
+        while j < len(text) and text[j] in CLOSERS:
+            j += 1
+        end = j
+    while start < min(end, covered_to) and (text[start] in CLOSERS or text[start].isspace()):
         start += 1
     return start, end
 
@@ -63,19 +67,22 @@ def _splitter(size: int, overlap: int):
 def chunk_article(article: Article, size: int = 300, overlap: int = 50) -> list[Chunk]:
     """Split one article into chunks with exact offsets into `article.text`."""
     pieces = _splitter(size, overlap).split_text(article.text)
-    chunks, cursor = [], 0
+    chunks, cursor, covered_to, last_end = [], 0, 0, 0
     for piece in pieces:
         # The next piece repeats at most `overlap` characters of this one, so it
-        # starts no earlier than end - overlap: searching from there keeps a
+        # starts no earlier than end - overlap and ends after it: searching from there keeps a
         # repeated passage ("000…" twice) from matching its earlier copy.
         start = article.text.find(piece, cursor)
+        while 0 <= start and start + len(piece) < last_end:
+            start = article.text.find(piece, start + 1)
         if start < 0:  # cannot happen with strip-only transforms; keep it loud
             raise AssertionError(f"chunk not found in article {article.doc_id}")
         end = start + len(piece)
-        cursor = max(start + 1, end - overlap)  # from the splitter's piece, before the widening below
-        start, end = _closers_kept(article.text, start, end)
+        cursor, last_end = max(start + 1, end - overlap), end  # the splitter's piece, before the widening below
+        start, end = _closers_kept(article.text, start, end, covered_to)
         if start >= end:
             continue  # only closing marks: they are in the chunk before
+        covered_to = max(covered_to, end)
         chunks.append(
             Chunk(
                 chunk_id=f"{article.doc_id}-{len(chunks):03d}",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rag.errors import CorpusError
 from rag.ingest.article import Article
-from rag.ingest.decode import decode_bytes
+from rag.ingest.decode import declared_charset, decode_bytes
 from rag.ingest.layout import first_sentence, split_page
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,8 @@ def parse_document(data: bytes, source: str, stem: str | None = None,
     if len(data) > MAX_FILE_BYTES:
         raise CorpusError(f"{source}: 文件超过 {MAX_FILE_BYTES // 2**20} MB file is larger than {MAX_FILE_BYTES // 2**20} MB")
     stem = stem or safe_stem(source)
-    text, encoding = decode_bytes(data, source)
+    declared = declared_charset(data) if suffix in (".html", ".htm") else None  # a page's own charset wins
+    text, encoding = decode_bytes(data, source, declared)
     if encoding not in ("utf-8", "utf-8-sig"):
         log.info("%s: decoded as %s", source, encoding)
     if not text.strip():
