@@ -49,6 +49,24 @@ def test_add_files_cli_gbk_duplicates_and_refusals(workspace):
     assert "already in the corpus" in again.stdout and "added" not in again.stdout
 
 
+def test_the_same_text_in_another_encoding_or_with_other_line_ends_is_a_duplicate(workspace):
+    """Issue 21: duplicates were recognised only when byte-identical."""
+    from rag.index.add import add_files
+
+    seed = SEEDS / "000_96f8b7fbf1408b61.txt"
+    text = seed.read_text(encoding="utf-8")
+    copies = {"gbk.txt": text.encode("gb18030"), "crlf.txt": text.replace("\n", "\r\n").encode("utf-8"),
+              "bom.txt": b"\xef\xbb\xbf" + text.encode("utf-8"), "spaced.md": text.replace("\n\n", "\n \n\n").encode("utf-8")}
+    for name, data in copies.items():
+        (workspace / name).write_bytes(data)
+    report = add_files([workspace / n for n in copies], workspace / "corpus", workspace / "index")
+    assert not report.added and sorted(report.duplicates) == sorted((n, seed.name) for n in copies)
+    assert all("资料库中已有 already in the corpus" in line for line in report.lines())
+    # a changed copy is new
+    (workspace / "changed.txt").write_bytes((text + "\n补记：新的一段。\n").encode("gb18030"))
+    assert add_files([workspace / "changed.txt"], workspace / "corpus", workspace / "index").added == ["changed.txt"]
+
+
 @pytest.mark.slow
 def test_killed_build_leaves_the_old_index_and_a_second_build_is_locked(workspace):
     corpus = workspace / "corpus"

@@ -1,7 +1,8 @@
 """Adding articles to a corpus and its index without a full rebuild.
 
 `add_files` checks each file (type, size, encoding, contents), recognises a
-file whose bytes are already in the corpus (same SHA-256) and skips it,
+file whose text is already in the corpus (the same bytes, or the same text in
+another encoding, with other line ends or a BOM: `content_key`) and skips it,
 copies the rest into the corpus folder under a free name, and updates the
 index: only the new articles' passages are embedded (the embedding cache
 holds the rest). Refused files are reported with the reason; nothing already
@@ -20,7 +21,7 @@ from rag.files import atomic_write, sha256_bytes
 from rag.index.build import build_index
 from rag.index.lock import build_lock
 from rag.index.manifest import read_manifest
-from rag.ingest.corpus import corpus_files
+from rag.ingest.corpus import content_key, corpus_files
 from rag.ingest.formats import SUPPORTED_SUFFIXES, parse_document, safe_stem
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
@@ -92,10 +93,24 @@ def _add_locked(files, corpus: Path, index_dir, config, encoder, max_bytes: int)
         except IndexStateError:
             config = Config()
     existing = corpus_files(corpus)
-    known: dict[str, str] = {}
+    known: dict[str, str] = {}  # byte hash or content key -> corpus file name
+    try:
+        manifest = read_manifest(index_dir)
+    except IndexStateError:
+        manifest = {}
+    indexed_keys, indexed_hashes = manifest.get("content_keys") or {}, manifest.get("corpus_files") or {}
     for p in existing:
-        with contextlib.suppress(OSError):  # an unreadable corpus file is the build's to report
-            known[sha256_bytes(p.read_bytes())] = p.name
+        try:  # an unreadable corpus file is the build's to report
+            data = p.read_bytes()
+        except OSError:
+            continue
+        digest = sha256_bytes(data)
+        known[digest] = p.name
+        if p.name in indexed_keys and indexed_hashes.get(p.name) == digest:
+            known[indexed_keys[p.name]] = p.name
+        else:  # not indexed as it is now (a killed add, an older index): read it
+            with contextlib.suppress(CorpusError):
+                known[content_key(parse_document(data, p.name))] = p.name
     taken = {safe_stem(p.name) for p in existing}
     report = AddReport()
     staged: list[tuple[Path, str, bytes]] = []
@@ -134,8 +149,12 @@ def _add_locked(files, corpus: Path, index_dir, config, encoder, max_bytes: int)
         if not articles:
             report.refused.append((given, "没有找到文章正文 no article text found"))
             continue
+        key = content_key(articles)
+        if key in known:  # the same text in another encoding, with other line ends or a BOM
+            report.duplicates.append((given, known[key]))
+            continue
         name = _free_name(corpus, given, taken)
-        known[digest] = name
+        known[digest] = known[key] = name
         staged.append((corpus / name, name, data))
         report.articles += len(articles)
     for target, name, data in staged:

@@ -183,6 +183,7 @@ def _write_index(corpus: Corpus, corpus_dir, index_dir: Path, config: Config, en
         "chunks": len(chunks),
         "corpus_dir": str(Path(corpus_dir).resolve()),
         "corpus_files": corpus.file_hashes,
+        "content_keys": corpus.content_keys,
         "splitter": SPLITTER_VERSION,
         "skipped_files": [s.source for s in corpus.skipped],
         "checksums": checksums,

@@ -31,6 +31,7 @@ class Corpus:
     articles: list[Article] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
     file_hashes: dict[str, str] = field(default_factory=dict)
+    content_keys: dict[str, str] = field(default_factory=dict)  # file name -> `content_key` of its articles
     problems: list[str] = field(default_factory=list)  # parts left out of files that were read
 
 
@@ -80,6 +81,14 @@ def keep_ids(articles: list[Article], previous: list[Article]) -> list[Article]:
                 taken.add(ids[i])
             out.append(replace(a, doc_id=ids[i]) if ids[i] != a.doc_id else a)
     return out
+
+
+def content_key(articles: list[Article]) -> str:
+    """A file's identity by content: the SHA-256 of its articles' texts with all white space removed.
+    The texts are decoded (any encoding, BOM gone) and NFC-normalised, and line ends and spaces do
+    not count, so the same story saved as GBK, with CRLF line ends or with a BOM has the same key as
+    its UTF-8 original (issue 21; byte hashes told them apart)."""
+    return sha256_bytes("\x1e".join("".join(a.text.split()) for a in articles).encode("utf-8"))
 
 
 def corpus_files(folder: str | Path) -> list[Path]:
@@ -141,6 +150,7 @@ def load_corpus(folder: str | Path, known: set[str] | frozenset[str] = frozenset
             corpus.skipped.append(SkippedFile(name, str(e).removeprefix(f"{name}: ")))
             continue
         corpus.file_hashes[name] = sha256_bytes(data)
+        corpus.content_keys[name] = content_key(articles)
         corpus.articles.extend(articles)
     for s in corpus.skipped:
         log.warning("skipped %s: %s", s.source, s.reason)
