@@ -126,9 +126,13 @@ def cmd_search(args) -> int:
         return 0
     if not hits:
         print("no passages found")
+    from rag.answer.messages import ALSO_IN
+
     for h in hits:
         print(f"[{h.rank}] {h.score:.4f}  {h.title}  ({h.source}, {h.chunk_id})")
         print("    " + h.text.replace("\n", " ")[:300])
+        if h.also_in:
+            print(f"    {ALSO_IN}: {', '.join(h.also_in)}")
     return 0
 
 

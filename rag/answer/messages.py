@@ -13,6 +13,8 @@ POSSIBLY_RELATED = "可能相关的段落 possibly related"
 SOURCES = "来源 Sources"
 ANSWER_LABEL = "答案"
 DISAGREE = "资料中的说法不一致 the sources disagree"
+ALSO_IN = "亦见 also in"  # the other articles of a passage's near-duplicate group (the same story elsewhere)
+ALSO_IN_SHOWN = 5  # at most this many are named; the rest are counted
 HEADLINE = "（标题 headline）"  # after a quote that is an article's printed headline, not a body sentence
 
 # Answer.notices: code -> message. `{n}` is filled from Answer.removed_sentences.

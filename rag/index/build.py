@@ -35,9 +35,10 @@ from rag.files import atomic_write, fsync_tree, sha256_file
 from rag.index.bm25 import build_bm25
 from rag.index.cache import EmbeddingCache, embed_with_cache
 from rag.index.lock import build_lock
-from rag.index.manifest import CACHE, FORMAT, MANIFEST, read_articles, read_manifest, verify_files, write_jsonl
+from rag.index.manifest import CACHE, FORMAT, MANIFEST, NEAR_DUPLICATES, read_articles, read_manifest, verify_files, write_jsonl
 from rag.ingest.article import Article
 from rag.ingest.chunking import chunk_articles
+from rag.index.near_duplicates import near_duplicate_groups
 from rag.ingest.corpus import Corpus, SkippedFile, keep_ids, load_corpus
 from rag.ingest.layout import SPLITTER_VERSION
 
@@ -165,6 +166,9 @@ def _write_index(corpus: Corpus, corpus_dir, index_dir: Path, config: Config, en
     build_bm25(chunks, config).save(str(tmp / "bm25"), show_progress=False)
     write_jsonl(tmp / "chunks.jsonl", (asdict(c) for c in chunks))
     write_jsonl(tmp / "articles.jsonl", (a.to_dict() for a in corpus.articles))
+    say("查找重复报道 grouping near-duplicate articles…")
+    (tmp / NEAR_DUPLICATES).write_text(json.dumps({"groups": near_duplicate_groups(corpus.articles)}, ensure_ascii=False),
+                                       encoding="utf-8")
     checksums = {
         str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
     }

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.config import Config
 from rag.errors import IndexCorruptError, IndexStateError, StaleIndexError
 from rag.index.bm25 import import_bm25s
 from rag.index.lock import build_running
-from rag.index.manifest import corpus_changes, read_articles, read_jsonl, read_manifest, verify_files
+from rag.index.manifest import NEAR_DUPLICATES, corpus_changes, read_articles, read_jsonl, read_manifest, verify_files
 from rag.ingest.article import Article
 from rag.ingest.chunking import Chunk
 from rag.ingest.layout import SPLITTER_VERSION
@@ -28,6 +29,9 @@ class IndexData:
     articles: dict[str, Article]
     store: object  # FaissStore or MilvusStore: .search(vectors, depth), .ntotal
     bm25: object
+    # doc id -> every doc id of its near-duplicate group, in corpus order (grouped articles only;
+    # empty for an index built before groups were recorded)
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def config(self) -> Config:
@@ -104,9 +108,13 @@ def _load_data(index_dir: Path, manifest: dict) -> IndexData:
         spec = manifest.get("store", {"kind": "faiss"})
         store = FaissStore.load(data) if spec["kind"] == "faiss" else MilvusStore(spec["uri"], spec["collection"])
         bm25 = bm25s.BM25.load(str(data / "bm25"))
+        groups: dict[str, tuple[str, ...]] = {}
+        if (data / NEAR_DUPLICATES).exists():
+            for group in json.loads((data / NEAR_DUPLICATES).read_text(encoding="utf-8"))["groups"]:
+                groups.update(dict.fromkeys(group, tuple(group)))
     except Exception as e:  # checksums matched, so this is a foreign or buggy file
         raise IndexCorruptError(f"cannot read the index in {index_dir} ({e}): rebuild with `python -m rag build`") from e
     if store.ntotal != len(chunks):
         raise IndexCorruptError(f"the index in {index_dir} is inconsistent ({store.ntotal} vectors, {len(chunks)} chunks): "
                                 "rebuild with `python -m rag build`")
-    return IndexData(index_dir, manifest, chunks, articles, store, bm25)
+    return IndexData(index_dir, manifest, chunks, articles, store, bm25, groups)

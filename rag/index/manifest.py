@@ -22,6 +22,7 @@ from rag.ingest.formats import SUPPORTED_SUFFIXES
 FORMAT = "rag-index v2"  # v2: the encoder's fingerprint, headline and byline offsets
 MANIFEST = "manifest.json"
 CACHE = "embeddings.sqlite"
+NEAR_DUPLICATES = "near_duplicates.json"  # in a data folder: the groups of `near_duplicates`
 
 
 def write_jsonl(path: Path, rows) -> None:

@@ -28,6 +28,9 @@ class Hit:
     text: str
     start: int
     end: int
+    # the other articles of this passage's near-duplicate group (the same story from other outlets,
+    # `rag.index.near_duplicates`): search shows one passage for the group, and names them here
+    also_in: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -128,7 +131,27 @@ class Retriever:
             ranked = self._bm25(query, depth)
         else:
             ranked = self._fuse(self._dense(query, depth), self._bm25(query, depth))
-        return [self._hit(rank, idx, score) for rank, (idx, score) in enumerate(ranked[:k], 1)]
+        return self._one_per_story(ranked, k)
+
+    def _one_per_story(self, ranked: list[tuple[int, float]], k: int) -> list[Hit]:
+        """The first k passages of `ranked` keeping one article of each near-duplicate group (its best
+        passage; later passages of that same article stay), the group's others named in `also_in`."""
+        groups = self.index.groups
+        shown: dict[tuple[str, ...], str] = {}  # group -> the article shown for it
+        hits: list[Hit] = []
+        for idx, score in ranked:
+            c = self.index.chunks[idx]
+            group = groups.get(c.doc_id)
+            if group is not None:
+                if shown.setdefault(group, c.doc_id) != c.doc_id:
+                    continue  # a copy of a story already shown
+                hit = self._hit(len(hits) + 1, idx, score)
+                hits.append(Hit(**{**hit.__dict__, "also_in": tuple(d for d in group if d != c.doc_id)}))
+            else:
+                hits.append(self._hit(len(hits) + 1, idx, score))
+            if len(hits) == k:
+                break
+        return hits
 
     def _dense(self, query: str, depth: int) -> list[tuple[int, float]]:
         vec = self.encoder.encode_query([query])

@@ -13,7 +13,7 @@ import re
 from urllib.parse import quote
 
 from rag.answer.instructions import without_instructions
-from rag.answer.messages import (ANSWER_LABEL, DISAGREE, HEADLINE, NOT_FOUND, NOT_FOUND_REASON, POSSIBLY_RELATED,
+from rag.answer.messages import (ALSO_IN, ALSO_IN_SHOWN, ANSWER_LABEL, DISAGREE, HEADLINE, NOT_FOUND, NOT_FOUND_REASON, POSSIBLY_RELATED,
                                  RELATED_PASSAGES, SOURCES, notice_text)
 from rag.answer.types import Answer
 from rag.ingest.article import Article
@@ -87,8 +87,10 @@ def answer_markdown(answer: Answer) -> str:
             context = _highlight_in_passage(hit.text, c.quote) if hit else f"<mark>{md_escape(c.quote)}</mark>"
             if c.headline:
                 context = f"<mark>{md_escape(c.quote)}</mark>{HEADLINE}"
+            also = also_in_html(hit).removeprefix("<br>") if hit else ""
             parts.append(
                 f"\n{c.n}. [{md_escape(c.title)}]({article_link(c.doc_id, c.start, c.end)}) · `{html.escape(c.source)}`  \n{context}\n"
+                + (f"  \n{also}\n" if also else "")
             )
     parts.append(_retrieved(answer))
     return "".join(parts)
@@ -103,11 +105,22 @@ def _retrieved(answer: Answer) -> str:
         return ""
     items = "".join(
         f'<li><a href="{html.escape(article_link(h.doc_id, h.start, h.end), quote=True)}">{html.escape(h.title)}</a> · '
-        f"<code>{html.escape(h.source)}</code> · 分数 score {h.score:.4g}<br>{html.escape(snippet(h.text, 120))}</li>"
+        f"<code>{html.escape(h.source)}</code> · 分数 score {h.score:.4g}<br>{html.escape(snippet(h.text, 120))}"
+        f"{also_in_html(h)}</li>"
         for h in answer.hits
     )
     return (f"\n\n<details><summary>检索到的 {len(answer.hits)} 段 · retrieved passages</summary>"
             f"<ol>{items}</ol></details>")
+
+
+def also_in_html(hit) -> str:
+    """"亦见 also in: <links>" for a passage whose story other articles also carry ("" when none)."""
+    if not hit.also_in:
+        return ""
+    links = ", ".join(f'<a href="{html.escape(article_link(d), quote=True)}">{html.escape(d)}</a>'
+                      for d in hit.also_in[:ALSO_IN_SHOWN])
+    more = f" … (+{len(hit.also_in) - ALSO_IN_SHOWN})" if len(hit.also_in) > ALSO_IN_SHOWN else ""
+    return f"<br>{ALSO_IN}: {links}{more}"
 
 
 def _highlight_in_passage(passage: str, quote: str, width: int = 80) -> str:
