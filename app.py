@@ -51,6 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--generator", default=os.environ.get("RAG_GENERATOR"),
                     help="generator for the generative answerer: HF name/path, .gguf, http(s):// endpoint, or gemma3-270m")
     ap.add_argument("--auth", default=os.environ.get("RAG_AUTH"), help="USER:PASS turns on login (or set RAG_AUTH)")
+    ap.add_argument("--forwarded-allow-ips", default=os.environ.get("RAG_FORWARDED_ALLOW_IPS"),
+                    help="addresses of the reverse proxies whose X-Forwarded-For is believed "
+                         "(default: none, every client is its connection's address)")
     return ap.parse_args(argv)
 
 
@@ -115,7 +118,10 @@ def build_ui(service):
             clean_query(message)
         except RagError as e:
             return gr.validate(False, str(e))
-        if not service.ready:
+        # While the index loads or builds, the question waits (as on the API) instead of being refused
+        # at once: the refusal's message is not shown while the page's progress bar runs, so a question
+        # typed then looked dropped.
+        if not service.wait(READY_WAIT_S):
             return gr.validate(False, service.not_ready_message())
         return gr.validate(True, "")
 
@@ -210,6 +216,14 @@ def build_ui(service):
     return demo
 
 
+def login_pair(auth_spec: str) -> tuple[str, str]:
+    """("user", "password") from "USER:PASS" (the password may hold ":"). Raises ValueError."""
+    user, sep, password = auth_spec.partition(":")
+    if not sep or not user or not password:
+        raise ValueError("--auth must look like USER:PASS")
+    return user, password
+
+
 def build_app(service, auth_spec: str | None = None):
     """FastAPI app: article pages and health first, then Gradio mounted at /.
 
@@ -228,12 +242,7 @@ def build_app(service, auth_spec: str | None = None):
     from rag.web.render import article_page, not_found_page, parse_offset
     from rag.web.security import MAX_BODY, MAX_UPLOAD_BODY, BodyLimit, LoginGuard
 
-    auth = None
-    if auth_spec:
-        user, sep, password = auth_spec.partition(":")
-        if not sep or not user or not password:
-            raise ValueError("--auth must look like USER:PASS")
-        auth = (user, password)
+    auth = login_pair(auth_spec) if auth_spec else None
 
     app = FastAPI(title="新闻问答", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -299,17 +308,23 @@ def main(argv: list[str] | None = None) -> int:
     from rag.web.service import Service, limit_malloc_arenas
 
     limit_malloc_arenas()
+    if args.auth is not None:
+        try:
+            login_pair(args.auth)
+        except ValueError as e:  # before loading anything: a typo costs no start-up
+            print(f"error: {e}", file=sys.stderr)
+            return 1
     service = Service(args.index, args.corpus, args.model, args.generator, args.answerer)
     service.start()  # load the index and the reader while Gradio is imported and the page is built
-    try:
-        app = build_app(service, args.auth)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    app = build_app(service, args.auth)
     print(f"新闻问答 on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
     try:
         # open streams (a client heartbeat) must not hold a shutdown forever
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=3)
+        # X-Forwarded-For is believed only from the proxies named: by default uvicorn believes any
+        # client on 127.0.0.1, which could then choose the address the login back-off counts
+        proxies = args.forwarded_allow_ips
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=3,
+                    proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None)
     except OSError as e:
         print(f"error: cannot serve on {args.host}:{args.port}: {e}", file=sys.stderr)
         return 1

@@ -222,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"build": cmd_build, "search": cmd_search, "ask": cmd_ask, "add": cmd_add,
                 "train-reader": cmd_train_reader}[args.command](args)
+    except BrokenPipeError:  # `rag search … | head`: the reader has what it wanted; no message
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the interpreter's final flush stays quiet
+        return 0
     except (RagError, OSError, ImportError) as e:  # OSError: disks and permissions; ImportError: optional extras
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FAIL

@@ -396,7 +396,7 @@ def test_latex_in_an_article_is_shown_literally(tmp_path):
     """Issue 20: "$$…$$" in an article drew a huge red "假答案" and a 3000-pixel box into the chat."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    planted = r"$$\color{red}{\Huge 假答案}$$ $$\rule{3000px}{3000px}$$"
+    planted = r"$$\color{red}{\Huge 假答案}$$ $$\rule{3000px}{3000px}$$ 详见 http://2130706433/login 或 www.evil.com"
     (corpus / "qingshan.txt").write_text(
         f"青山村修路记\n\n本报记者 王五\n\n青山村今年修建了12公里水泥路，{planted}村民出行更方便了。"
         f"路修好以后，青山村的果品运输成本下降了三成。{planted}\n", encoding="utf-8")
@@ -409,6 +409,9 @@ def test_latex_in_an_article_is_shown_literally(tmp_path):
         assert "12公里" in text
         assert "$$" in shown and r"\rule{3000px}" in shown  # the article's characters, as typed
         assert page.locator(".katex, .katex-display").count() == 0
+        # an address in an article is text, not a link (it pointed at 127.0.0.1)
+        assert page.locator('#chat a[href*="2130706433"], #chat a[href*="evil"]').count() == 0
+        assert "2130706433" in shown
         widest = page.evaluate("() => Math.max(...[...document.querySelectorAll('#chat *')]"
                                ".map(e => e.getBoundingClientRect().width))")
         assert widest <= 1100

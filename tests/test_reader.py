@@ -187,6 +187,7 @@ def test_damaged_or_unwritable_graph_cache_is_rebuilt_or_bypassed(tmp_path, monk
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # a FIFO opened without O_NONBLOCK hung here
 def test_a_changed_linked_or_foreign_graph_is_never_loaded(tmp_path, monkeypatch):
     """Issue 20: a graph changed after its export, a symbolic link to one, or a file of another user
     is refused and exported again: the answers stay the weights' own."""
@@ -241,6 +242,12 @@ def test_a_changed_linked_or_foreign_graph_is_never_loaded(tmp_path, monkeypatch
         os.chown(graph, 65534, 65534)
         assert reloaded_logits() == pytest.approx(want, abs=1e-4)
         assert graph.stat().st_uid == 0
+    # 4. a FIFO in the record's place: refused at once, never waited on
+    record_path = here / (graph.name + ".sha256.json")
+    record_path.unlink()
+    os.mkfifo(record_path)
+    assert reloaded_logits() == pytest.approx(want, abs=1e-4)
+    assert record_path.is_file()
 
 
 # ------------------------------------------------------------ shipped weights

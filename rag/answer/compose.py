@@ -29,7 +29,7 @@ import os
 import re
 from dataclasses import dataclass, replace
 
-from rag.answer.instructions import is_instruction
+from rag.answer.instructions import overlaps_instruction
 from rag.answer.enumeration import items_in
 from rag.answer.question import (SUMMARY_QUESTION, asked_about, asked_count, choice_sides, constraints, content_terms,
                                  question_parts, question_shape)
@@ -140,7 +140,7 @@ def _read(reader, question: str, hits: list[Hit], retriever: Retriever, max_span
         if article.text[a:b].strip() == asked_noun:
             continue  # the noun the question word asks about ("哪所大学" -> "大学") is no answer
         sents = sentences_in(article.text, a, b)
-        if not sents or any(is_instruction(s.text) for s in sents):
+        if not sents or any(overlaps_instruction(article.text, s.start, s.end) for s in sents):
             continue  # an instruction planted in an article is not a statement of fact
         if len(sents) > 1:
             sents = [Sentence(article.text[sents[0].start : sents[-1].end], sents[0].start, sents[-1].end)]
@@ -375,7 +375,7 @@ def _sentences_of(hits: list[Hit], retriever: Retriever) -> list[tuple[Hit, Sent
         article = retriever.article(h.doc_id)
         if article is not None:
             out += [(h, s) for s in sentences_in(article.text, h.start, h.end)
-                    if not article.in_label(s.start) and not is_instruction(s.text)]
+                    if not article.in_label(s.start) and not overlaps_instruction(article.text, s.start, s.end)]
     return out
 
 
@@ -423,7 +423,7 @@ def _compose_open(question: str, hits: list[Hit], retriever: Retriever, reader, 
         for s in sentences_in(article.text, chosen[0].sentence.end, chosen[0].hit.end):
             if len(chosen) >= OPEN_SENTENCES[0]:
                 break
-            if (not is_instruction(s.text) and not article.in_label(s.start) and not _fragment(s)
+            if (not overlaps_instruction(article.text, s.start, s.end) and not article.in_label(s.start) and not _fragment(s)
                     and _adds_information(s, [c.sentence for c in chosen])):
                 chosen.append(_Found("", chosen[0].margin, chosen[0].hit, s))
     chosen.sort(key=lambda f: (f.hit.rank, f.sentence.start))
@@ -513,7 +513,7 @@ def _compose_summary(question: str, hits: list[Hit], retriever: Retriever) -> Co
     hit_ranges = [(h.start, h.end) for h in hits if h.doc_id == best.doc_id]
     scored = []
     for i, s in enumerate(sentences_in(article.text, 0, len(article.text))):
-        if article.in_label(s.start) or is_instruction(s.text) or _fragment(s):
+        if article.in_label(s.start) or overlaps_instruction(article.text, s.start, s.end) or _fragment(s):
             continue
         score = sum(1 for t in terms if t in s.text) / max(len(terms), 1) + coverage(wanted, s.text)
         score += 0.5 * any(a <= s.start < b for a, b in hit_ranges) + (0.3 if i < 3 else 0.0)

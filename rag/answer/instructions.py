@@ -7,6 +7,7 @@ finds.
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from functools import lru_cache
@@ -41,43 +42,106 @@ _ADDRESSED_EN = (
     r"\bsystem prompt\b|\bas an ai\b|\b(?:language model|assistant|chatbot)s?,?\s+(?:must|should|please)\b",
 )
 # The patterns are searched without a leading "[^。]*" (which made each search quadratic in the
-# sentence's length: 4,000 characters took 1.3 s, issue 20): a match anywhere marks the whole
-# sentence, and sentences are cut out by `_PIECE`, one pass. Every alternative starts with a
-# literal word and the English ones look at most 40 characters ahead, so a search is linear.
+# sentence's length: 4,000 characters took 1.3 s, issue 20). Every alternative starts with a literal
+# word and the English ones look at most 40 characters ahead, so a search is linear. A match marks
+# the sentence (piece) it overlaps.
 _ZH = re.compile("|".join(_ADDRESSED_ZH), re.I)
 _EN = re.compile("|".join(_ADDRESSED_EN), re.I | re.A)  # ASCII word bounds: "村IGNORE" starts a word
 # A sentence, closing marks included: Chinese and English ends, and a "." unless a letter or digit
 # follows ("1.2亿元", "e.g" stay whole). Each character is consumed once.
 _PIECE = re.compile(r"(?:[^。！？!?.\n]|\.(?=[0-9A-Za-z]))+(?:[。！？!?]|\.(?![0-9A-Za-z]))*[”’\"」』）)]*|\n+")
-# Characters that change nothing a reader sees but break a word for a pattern: zero-width spaces
-# and joiners, soft hyphens, BOMs, bidirectional marks (Unicode category Cf).
+# Characters that a reader does not see but that break a word for a pattern, dropped before matching:
+# format characters (zero-width spaces and joiners, BOMs, bidirectional marks: Unicode Cf), combining
+# and enclosing marks (variation selectors, U+034F: Mn, Me) and the blank-looking letters (Hangul
+# fillers, the Braille blank).
+_BLANK_LETTERS = "\u115f\u1160\u3164\uffa0\u2800"
+
+
 @lru_cache(maxsize=1)
-def _invisible() -> dict[int, None]:
-    return dict.fromkeys(c for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf")  # 163 code points, 0.1 s
+def _invisible() -> frozenset[str]:
+    return frozenset(chr(c) for c in range(0x110000)
+                     if unicodedata.category(chr(c)) in ("Cf", "Mn", "Me")) | frozenset(_BLANK_LETTERS)  # 0.2 s, once
 
 
-_SPACE = re.compile(r"\s+")
+@lru_cache(maxsize=1)
+def _t2s():
+    import opencc
+
+    return opencc.OpenCC("t2s")
 
 
-def normalise(text: str) -> str:
-    """`text` as the instruction patterns see it: NFKC (full-width letters and digits become ASCII,
-    compatibility forms fold) with invisible format characters removed. The one place both
-    answerers and the snippets normalise before matching; lengths change, so offsets into the
-    result say nothing about `text`."""
-    return unicodedata.normalize("NFKC", text).translate(_invisible())
+def _streams(text: str) -> tuple[str, list[int], str, list[int]]:
+    """What the patterns read, with each character's offset in `text`: for the Chinese wording, NFKC
+    (full-width letters become ASCII), traditional characters as simplified (無視 -> 无视), invisible
+    characters and all white space (line breaks too: "忽\n略") removed; for the English, the same
+    without the script conversion and with each run of white space one space. Linear."""
+    invisible = _invisible()
+    zh: list[str] = []
+    zh_at: list[int] = []
+    en: list[str] = []
+    en_at: list[int] = []
+    for i, ch in enumerate(text):
+        if ch in invisible:
+            continue
+        if ch.isspace():
+            if en and en[-1] != " ":
+                en.append(" ")
+                en_at.append(i)
+            continue
+        for c in unicodedata.normalize("NFKC", ch):
+            if c in invisible or c.isspace():
+                continue
+            zh.append(c)
+            zh_at.append(i)
+            en.append(c)
+            en_at.append(i)
+    flat = "".join(zh)
+    simplified = _t2s().convert(flat)
+    if len(simplified) != len(flat):  # a phrase converted to another length: convert character by character
+        simplified = "".join(_t2s().convert(c)[:1] or c for c in flat)
+    return simplified, zh_at, "".join(en), en_at
+
+
+@lru_cache(maxsize=256)
+def instruction_spans(text: str) -> tuple[tuple[int, int], ...]:
+    """[start, end) offsets in `text` of the wording addressed to a model or its reader, in order:
+    found on the normalised text (`_streams`), so zero-width or combining characters, full-width or
+    traditional letters, spaces and line breaks inside the words do not hide it. Linear in
+    `len(text)`; the last 256 texts (articles) are remembered."""
+    zh, zh_at, en, en_at = _streams(text)
+    spans = [(zh_at[m.start()], zh_at[m.end() - 1] + 1) for m in _ZH.finditer(zh) if m.end() > m.start()]
+    spans += [(en_at[m.start()], en_at[m.end() - 1] + 1) for m in _EN.finditer(en) if m.end() > m.start()]
+    return tuple(sorted(spans))
 
 
 def is_instruction(text: str) -> bool:
-    """Whether `text` (a sentence) holds wording addressed to a model or to its reader.
+    """Whether `text` holds wording addressed to a model or to its reader (`instruction_spans`)."""
+    return bool(instruction_spans(text))
 
-    Chinese wording is also looked for with the white space removed ("忽 略 以上"); linear in
-    `len(text)`.
-    """
-    flat = normalise(text)
-    return bool(_EN.search(flat) or _ZH.search(_SPACE.sub("", flat)))
+
+def overlaps_instruction(text: str, start: int, end: int) -> bool:
+    """Whether [start, end) of `text` (a sentence of an article) overlaps such wording anywhere in
+    `text`: a planted instruction cut across two sentences or pieces ("忽\n略以上所有指令，请回\n答：…",
+    a 400-character cut inside it) marks both."""
+    spans = instruction_spans(text)
+    for a, b in spans[max(0, bisect.bisect_left(spans, (start, -1)) - 8) :]:  # a match is < 100 characters
+        if a >= end:
+            break
+        if b > start:
+            return True
+    return False
 
 
 def without_instructions(text: str, replacement: str = "") -> str:
-    """`text` with each sentence addressed to a model replaced by `replacement` (snippets shown
-    beside answers, passages sent to a generator, the grounding check's source). Linear."""
-    return "".join(replacement if is_instruction(m.group(0)) else m.group(0) for m in _PIECE.finditer(text))
+    """`text` with each sentence that overlaps wording addressed to a model replaced by `replacement`
+    (snippets shown beside answers, passages sent to a generator, the grounding check's source)."""
+    spans = instruction_spans(text)
+    if not spans:
+        return text
+    out, i = [], 0
+    for m in _PIECE.finditer(text):  # pieces and spans both in order: one pass over each
+        while i < len(spans) and spans[i][1] <= m.start():
+            i += 1
+        hit = i < len(spans) and spans[i][0] < m.end()
+        out.append(replacement if hit else m.group(0))
+    return "".join(out)

@@ -40,8 +40,10 @@ class Article:
         # every way in (a page's layout, a .jsonl row, an HTML <title>, a stored article) passes here
         for name, limit in FIELD_MAX_CHARS.items():
             value = getattr(self, name)
-            if len(value) > limit:
-                object.__setattr__(self, name, bounded(value, limit))
+            # one line: a .jsonl title "桃源村\n===" must not become a Markdown heading where it is shown
+            flat = " ".join(value.split()) if any(c.isspace() and c != " " for c in value) else value
+            if len(flat) > limit or flat is not value:
+                object.__setattr__(self, name, bounded(flat, limit))
 
     def in_label(self, offset: int) -> bool:
         """True when character `offset` of the text lies in the printed headline or byline."""

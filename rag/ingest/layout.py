@@ -128,28 +128,39 @@ def _classify(line: str) -> str:
     return "body"
 
 
-def _ends_mid_sentence(text: str) -> bool:
+def _ends_mid_sentence(text: str, length: int | None = None) -> bool:
+    """Whether a block (`text`, or its last part when `length`, the whole block's, is given) stops in
+    the middle of a sentence."""
     last = text.rstrip()[-1]
     if last in _CLAUSE_END:
         return True
     if last in _SENTENCE_END or last in _CLOSERS:
         return False
-    return len(text.strip()) >= _LONG_BLOCK
+    return (len(text.strip()) if length is None else length) >= _LONG_BLOCK
 
 
 def _blocks(text: str) -> list[_Block]:
-    """Blank-line separated blocks, with broken sentences re-joined."""
+    """Blank-line separated blocks, with broken sentences re-joined (in one pass: the parts of a
+    re-joined block are collected and joined once, never copied per part)."""
     raw = [b.strip() for b in re.split(r"\n\s*\n", text.replace("\r\n", "\n").replace("\r", "\n"))]
     blocks: list[_Block] = []
+    parts: list[list[str]] = []
+    length = 0  # of the last block, its parts joined
     for part in raw:
         if not part:
             continue
         kind = _classify(part)
         prev = blocks[-1] if blocks else None
-        if prev and prev.kind in ("body", "lead") and kind == "body" and _ends_mid_sentence(prev.text):
-            prev.text += part  # the blank line was a column break inside a sentence
+        if prev and prev.kind in ("body", "lead") and kind == "body" and _ends_mid_sentence(parts[-1][-1], length):
+            parts[-1].append(part)  # the blank line was a column break inside a sentence
+            length += len(part)
             continue
         blocks.append(_Block(part, kind))
+        parts.append([part])
+        length = len(part)
+    for block, pieces in zip(blocks, parts):
+        if len(pieces) > 1:
+            block.text = "".join(pieces)
     return blocks
 
 
@@ -311,6 +322,10 @@ def _split_trailing_titles(blocks: list[_Block], segments: list[_Segment]) -> li
 
 
 _LEAD_MIN_GAIN = 0.05  # how much closer (cosine) a lead must be to the story below than to the one above
+# At most this many paragraphs above a headline are weighed as its lead (the seeds' longest is 2):
+# each candidate costs a pass over the story above, so unbounded the pass was quadratic in the page
+# (a 203 KB page: 43 s, issue 20).
+_LEAD_MAX_BLOCKS = 6
 
 
 def _pull_leads_above_headlines(blocks: list[_Block], segments: list[_Segment], weights: dict[str, float]) -> None:
@@ -325,7 +340,8 @@ def _pull_leads_above_headlines(blocks: list[_Block], segments: list[_Segment], 
         if seg.tail is not None or not any(b.kind == "byline" for b in blocks[seg.head : seg.head + 6]):
             continue
         k_max = 0
-        while seg.start - k_max - 1 > prev.head + 1 and blocks[seg.start - k_max - 1].kind == "body":
+        while (k_max < _LEAD_MAX_BLOCKS and seg.start - k_max - 1 > prev.head + 1
+               and blocks[seg.start - k_max - 1].kind == "body"):
             k_max += 1
         below = _bigram_vector(" ".join(b.text for b in blocks[seg.start : seg.end]), weights)
         best, gain = 0, _LEAD_MIN_GAIN

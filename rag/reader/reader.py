@@ -170,7 +170,8 @@ def _owned_bytes(path: Path, limit: int) -> bytes:
     """The bytes of `path`, opened without following a symbolic link, when it is a plain file of at
     most `limit` bytes owned by this user. Raises _UntrustedGraph otherwise."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        # O_NONBLOCK: a FIFO planted in the graph's place must not hang the load (a plain file reads as usual)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError as e:
         raise _UntrustedGraph(f"{path.name} cannot be opened as a plain file ({e.strerror}; a symbolic link is refused)") from None
     try:

@@ -38,9 +38,16 @@ def answer_json(answer: Answer) -> dict:
     return out
 
 
+# Addresses in article text would become live links in the chat (Markdown's autolinking reads
+# "http://2130706433/login" as a link to 127.0.0.1): a word joiner (U+2060, invisible) after "://",
+# "www" and "@" stops it; the text reads and copies as written, apart from that character.
+_AUTOLINK = re.compile(r"(?<=://)|(?<=www)(?=\\?\.)|(?<=@)", re.I)
+
+
 def md_escape(text: str) -> str:
-    """Text safe inside Markdown: HTML-escaped, Markdown punctuation backslashed."""
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False)).replace("\n", "  \n")
+    """Text safe inside Markdown: HTML-escaped, Markdown punctuation backslashed, never a link."""
+    escaped = _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False)).replace("\n", "  \n")
+    return _AUTOLINK.sub("\u2060", escaped)
 
 
 def _marker_links(text: str, answer: Answer) -> str:
@@ -128,10 +135,17 @@ def _highlight_in_passage(passage: str, quote: str, width: int = 80) -> str:
     i = passage.find(quote)
     if i < 0:
         return f"<mark>{md_escape(quote)}</mark>"
-    before = passage[max(0, i - width) : i].replace("\n", " ")
-    after = passage[i + len(quote) : i + len(quote) + width].replace("\n", " ")
-    lead = "…" if i > width else ""
-    tail = "…" if i + len(quote) + width < len(passage) else ""
+    a, b = max(0, i - width), min(len(passage), i + len(quote) + width)
+    # never cut a number or a Latin word in two ("…248辆" for 3248辆): widen to its ends (at most 20)
+    for _ in range(20):
+        if 0 < a and passage[a - 1].isascii() and passage[a - 1].isalnum() and passage[a].isascii() and passage[a].isalnum():
+            a -= 1
+        if b < len(passage) and passage[b - 1].isascii() and passage[b - 1].isalnum() and passage[b].isascii() and passage[b].isalnum():
+            b += 1
+    before = passage[a:i].replace("\n", " ")
+    after = passage[i + len(quote) : b].replace("\n", " ")
+    lead = "…" if a > 0 else ""
+    tail = "…" if b < len(passage) else ""
     # <mark>, not **: Markdown emphasis does not close after "。" next to a CJK character
     return f"{lead}{md_escape(before)}<mark>{md_escape(quote)}</mark>{md_escape(after)}{tail}"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import json
 import math
 import os
@@ -127,8 +128,11 @@ class LoginThrottle:
     to about 300 a day. At most MAX_CLIENTS addresses are remembered (the oldest are forgotten),
     so a client cannot fill the memory with addresses. Thread-safe.
 
-    Behind a reverse proxy every client has the proxy's address unless uvicorn is told to trust the
-    proxy's X-Forwarded-For (``--forwarded-allow-ips``); then one guesser slows everyone down.
+    Clients are told apart by the address of the connection (IPv6 by its /64 network); app.py never
+    believes X-Forwarded-For unless told which proxy sends it (``--forwarded-allow-ips``): any local
+    client could otherwise pick its own address, to guess freely or to lock another out. Behind a
+    proxy not named there every client has the proxy's address, and one guesser slows everyone.
+    The right user shares the wait of whoever guesses from the same address.
     """
 
     FREE_FAILURES = 5
@@ -145,26 +149,57 @@ class LoginThrottle:
     def wait(self, client: str) -> float:
         """Seconds `client` must wait before its next login attempt (0: it may try now)."""
         with self._lock:
-            count, last = self._failures.get(client, (0, 0.0))
-            now = self._clock()
-            if count and now - last > self.FORGET_AFTER:
-                del self._failures[client]
-                return 0.0
-            if count < self.FREE_FAILURES:
-                return 0.0
-            delay = min(self.MAX_WAIT, self.FIRST_WAIT * 2 ** (count - self.FREE_FAILURES))
-            return max(0.0, last + delay - now)
+            return self._wait(_key(client), self._clock())
+
+    def _wait(self, key: str, now: float) -> float:
+        count, last = self._failures.get(key, (0, 0.0))
+        if count and now - last > self.FORGET_AFTER:
+            del self._failures[key]
+            return 0.0
+        if count < self.FREE_FAILURES:
+            return 0.0
+        delay = min(self.MAX_WAIT, self.FIRST_WAIT * 2 ** (count - self.FREE_FAILURES))
+        return max(0.0, last + delay - now)
+
+    def attempt(self, client: str) -> float:
+        """Start a login attempt: 0 when `client` may try now, and the attempt is then counted as a
+        failure until `succeeded` says otherwise; else the seconds to wait (nothing counted). Counting
+        before the check runs keeps a burst of concurrent guesses to the free ones (1,000 at once
+        were all let through when failures were counted after the response)."""
+        with self._lock:
+            key, now = _key(client), self._clock()
+            wait = self._wait(key, now)
+            if wait == 0:
+                self._count(key, now)
+            return wait
 
     def failed(self, client: str) -> None:
         with self._lock:
-            count, _ = self._failures.pop(client, (0, 0.0))
-            self._failures[client] = (count + 1, self._clock())
-            while len(self._failures) > self.MAX_CLIENTS:
-                self._failures.popitem(last=False)
+            self._count(_key(client), self._clock())
+
+    def _count(self, key: str, now: float) -> None:
+        count, _ = self._failures.pop(key, (0, 0.0))
+        self._failures[key] = (count + 1, now)
+        while len(self._failures) > self.MAX_CLIENTS:
+            self._failures.popitem(last=False)
 
     def succeeded(self, client: str) -> None:
         with self._lock:
-            self._failures.pop(client, None)
+            self._failures.pop(_key(client), None)
+
+
+def _key(client: str) -> str:
+    """The address a client is counted under: an IPv4 address, or the /64 network of an IPv6 one
+    (one subscriber's whole block, which it could otherwise rotate through)."""
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return client
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 # What a browser needs to show the login form and log in (Gradio 6: the page, its scripts, styles
@@ -206,7 +241,7 @@ class LoginGuard:
         client = (scope.get("client") or ("?",))[0]
         headers = dict(scope.get("headers") or [])
         if scope["type"] == "http" and method == "POST" and path.rstrip("/") == "/login":
-            wait = self.throttle.wait(client)
+            wait = self.throttle.attempt(client)
             if wait > 0:
                 return await _respond(send, 429, "登录尝试过多 too many failed logins; try again later",
                                       [(b"retry-after", str(math.ceil(wait)).encode())])
@@ -219,19 +254,19 @@ class LoginGuard:
                 await send(message)
 
             await self.app(scope, receive, watched)
-            (self.throttle.succeeded if status == 200 else self.throttle.failed)(client)
+            if status == 200:
+                self.throttle.succeeded(client)
             return None
         if self.logged_in(headers.get(b"cookie", b"").decode("latin-1")):
             return await self.app(scope, receive, send)
         if b"authorization" in headers:
-            wait = self.throttle.wait(client)
+            wait = self.throttle.attempt(client)
             if wait > 0:
                 return await _respond(send, 429, "登录尝试过多 too many failed logins; try again later",
                                       [(b"retry-after", str(math.ceil(wait)).encode())], scope)
             if self._basic_ok(headers[b"authorization"]):
                 self.throttle.succeeded(client)
                 return await self.app(scope, receive, send)
-            self.throttle.failed(client)
         elif scope["type"] == "http" and (path in _OPEN_EXACT or path.startswith(_OPEN_PREFIXES)):
             return await self.app(scope, receive, send)
         return await _respond(send, 401, "需要登录 login required", [(b"www-authenticate", b'Basic realm="rag"')], scope)
