@@ -50,7 +50,12 @@ class IndexCorruptError(IndexStateError):
 
 
 class StaleIndexError(IndexStateError):
-    pass
+    """The index does not match its corpus or code. `added`: the corpus files it lacks when those are
+    the only difference (an add killed before its index switch), which a build can pick up."""
+
+    def __init__(self, message: str, added: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.added = added
 
 
 class BuildLockedError(IndexStateError):

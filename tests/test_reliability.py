@@ -67,6 +67,24 @@ def test_the_same_text_in_another_encoding_or_with_other_line_ends_is_a_duplicat
     assert add_files([workspace / "changed.txt"], workspace / "corpus", workspace / "index").added == ["changed.txt"]
 
 
+def test_a_file_left_by_a_killed_add_is_indexed_at_the_next_load(workspace, caplog):
+    """Issue 21: a killed `add` left its file in the corpus but not in the index, and every command
+    then said "run python -m rag build". Now the next load indexes it, saying so in one line."""
+    corpus, index = workspace / "corpus", workspace / "index"
+    (corpus / "left.txt").write_text("青松村新闻\n\n本报记者 李四\n\n青松村党支部书记王青松带领村民种植蓝莓三百亩。\n",
+                                     encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        r = Retriever.load(index, corpus_dir=corpus)
+    assert "王青松" in r.search("青松村党支部书记是谁？", k=1)[0].text
+    assert sum("not in the index" in m for m in caplog.messages) == 1
+    p = cli("ask", "青松村党支部书记是谁？", "--corpus", str(corpus), "--index", str(index))
+    assert p.returncode == 0 and "王青松" in p.stdout and "out of date" not in p.stderr
+    # an edited file is not something to pick up silently: still the stale-index message
+    (corpus / "left.txt").write_text("青松村新闻\n\n本报记者 李四\n\n改过的正文。\n", encoding="utf-8")
+    with pytest.raises(Exception, match="out of date"):
+        Retriever.load(index, corpus_dir=corpus)
+
+
 @pytest.mark.slow
 def test_killed_build_leaves_the_old_index_and_a_second_build_is_locked(workspace):
     corpus = workspace / "corpus"

@@ -91,9 +91,11 @@ def _check_corpus(index_dir: Path, manifest: dict, corpus_dir) -> None:
                     "previous index until the new one is ready", index_dir, len(changed))
     elif changed:
         shown = ", ".join(changed[:3]) + (" ..." if len(changed) > 3 else "")
+        recorded = manifest.get("corpus_files", {})
         raise StaleIndexError(
             f"the index in {index_dir} is out of date ({len(changed)} corpus file(s) changed: {shown}): "
-            "run `python -m rag build`"
+            "run `python -m rag build`",
+            added=tuple(changed) if all(n not in recorded for n in changed) else (),
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,10 +11,28 @@ import numpy as np
 
 from rag.config import MODES, Config
 from rag.encoders import Encoder, as_encoder, known_fingerprint, load_encoder
-from rag.errors import QueryError, StaleIndexError
+from rag.errors import QueryError, RagError, StaleIndexError
 from rag.index.load import IndexData, load_index
 from rag.retrieval.query import checked_k, clean_query
 from rag.text import bm25_query_tokens
+
+log = logging.getLogger(__name__)
+
+def _recover(index_dir, corpus_dir, encoder, stale: StaleIndexError) -> IndexData:
+    """Index the corpus files an interrupted add left unindexed, then load the index."""
+    from rag.index.build import build_index
+    from rag.index.manifest import read_manifest
+
+    manifest = read_manifest(index_dir)
+    corpus = corpus_dir or manifest.get("corpus_dir")
+    log.warning("%d file(s) in the corpus are not in the index (an add was interrupted): indexing %s now",
+                len(stale.added), ", ".join(stale.added[:3]) + (" ..." if len(stale.added) > 3 else ""))
+    try:
+        build_index(corpus, index_dir, Config.from_dict(manifest["settings"]), encoder=encoder)
+    except (RagError, OSError) as e:
+        raise StaleIndexError(f"{stale} (picking them up failed: {e})") from e
+    return load_index(index_dir, corpus_dir=corpus_dir)
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -58,8 +77,18 @@ class Retriever:
     @classmethod
     def load(cls, index_dir: str | Path = "index", encoder: Encoder | None = None, config: Config | None = None,
              corpus_dir: str | Path | None = None, check_corpus: bool = True) -> "Retriever":
-        """Load the index `python -m rag build` wrote (see `load_index` for the checks)."""
-        index = load_index(index_dir, corpus_dir=corpus_dir, check_corpus=check_corpus)
+        """Load the index `python -m rag build` wrote (see `load_index` for the checks).
+
+        Files in the corpus that the index lacks, and no other change (an add killed before its
+        index switch), are picked up at once by an incremental build, with one logged line; any
+        other difference is a StaleIndexError.
+        """
+        try:
+            index = load_index(index_dir, corpus_dir=corpus_dir, check_corpus=check_corpus)
+        except StaleIndexError as e:
+            if not e.added:
+                raise
+            index = _recover(index_dir, corpus_dir, encoder, e)
         if config is not None and config.model != index.manifest["settings"]["model"]:
             raise StaleIndexError(
                 f"the index in {index_dir} was built with model {index.manifest['settings']['model']!r}, "
