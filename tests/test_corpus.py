@@ -313,3 +313,26 @@ def test_text_that_reads_as_garbage_in_every_encoding_is_refused():
     garbage = "".join(chr(0x4E00 + (i * 7919) % 20900) for i in range(60)).encode("gb18030")  # rare characters
     with pytest.raises(CorpusError, match="不像中文|无法识别"):
         parse_document(garbage, "garbage.txt")
+
+
+def test_a_web_page_loses_its_menu_and_footer_and_keeps_its_date():
+    """Issue 21: a news page's menu (首页 | 新闻 | …) and footer (版权所有 © …) became article text."""
+    story = ["青禾镇投资3500万元建成污水处理厂，日处理能力达到8000吨，覆盖全镇12个行政村。",
+             "镇长秦志远表示，污水处理厂投运后，青禾河水质将明显改善，沿岸2万余名群众受益。"]
+    page = ("<html><head><meta charset='utf-8'><title>青禾镇建成污水处理厂_某某新闻网</title>"
+            "<meta property='article:published_time' content='2023-07-24T08:19:00+08:00'></head><body>"
+            "<nav><a href='/'>首页</a> | <a href='/n'>新闻</a> | <a href='/s'>体育</a> | <a href='/f'>财经</a></nav>"
+            "<article><h1>青禾镇建成污水处理厂</h1><p>本报记者 王五</p>" + "".join(f"<p>{p}</p>" for p in story) +
+            "</article><div class='footer'>版权所有 © 2023 某某新闻网 京ICP备12345678号 联系我们 | 广告服务</div></body></html>")
+    (article,) = parse_document(page.encode("utf-8"), "page.html")
+    assert all(p in article.text for p in story)
+    assert "首页" not in article.text and "版权所有" not in article.text
+    assert article.title == "青禾镇建成污水处理厂" and article.byline == "本报记者 王五"
+    assert article.date == "2023-07-24"
+
+
+def test_a_page_of_several_stories_is_still_read_whole():
+    stories = [(f"第{n}村新闻", f"第{n}村党支部书记带领村民修了{n}条路，村集体收入增加了{n}万元。") for n in range(1, 6)]
+    page = "<html><body>" + "".join(f"<h2>{t}</h2><p>本报记者 甲</p><p>{b}</p>" for t, b in stories) + "</body></html>"
+    articles = parse_document(page.encode("utf-8"), "paper.html")
+    assert [a.title for a in articles] == [t for t, _ in stories]

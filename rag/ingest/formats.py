@@ -1,4 +1,10 @@
-"""One file's bytes -> articles, by file type: newspaper pages (.txt/.md), HTML, JSON Lines."""
+"""One file's bytes -> articles, by file type: newspaper pages (.txt/.md), HTML, JSON Lines.
+
+A web page is read through its main content (`trafilatura`: the story without the site's menus,
+footers and ads, with its title and publication date); when that finds nothing or too little of
+the page (a page of several stories), the whole visible text goes to the page splitter as before.
+A page with no structure around its story (no <article> or content block) can keep its menu.
+"""
 
 from __future__ import annotations
 
@@ -74,6 +80,39 @@ def has_words(text: str) -> bool:
     return any(ch.isalnum() for ch in text)
 
 
+# trafilatura's main content is used when it keeps at least this share of the page's visible text;
+# less means a page of several stories (a newspaper page saved as HTML), of which it would keep one:
+# then the whole page goes to the page splitter, as before. Menus and footers of a news page are a
+# small share of its text.
+MAIN_CONTENT_MIN_SHARE = 0.3
+
+
+def main_content(markup: str, visible: str) -> tuple[str, str, str] | None:
+    """(title, text, date) of a web page's main content without its menus, footers and ads
+    (`trafilatura`, which also reads the page's title and publication date), paragraphs separated by
+    blank lines; None when it finds nothing or too little of `visible` (the page's whole text)."""
+    try:
+        import trafilatura
+    except ImportError:  # the extractor is optional: the page is read whole
+        return None
+    try:
+        # favor_recall and include_formatting: a page of several stories keeps each headline (as a
+        # Markdown heading, whose marks are dropped below); with the defaults it kept the bodies only
+        doc = trafilatura.bare_extraction(markup, with_metadata=True, include_comments=False,
+                                          include_tables=False, include_formatting=True, favor_recall=True)
+    except Exception as e:  # a page the extractor cannot parse is read whole
+        log.info("main-content extraction failed (%s); reading the whole page", e)
+        return None
+    text = (getattr(doc, "text", None) or "").strip() if doc is not None else ""
+    if not has_words(text) or len(text) < MAIN_CONTENT_MIN_SHARE * len("".join(visible.split())):
+        return None
+    title = (getattr(doc, "title", None) or "").strip()
+    text = re.sub(r"(?m)^#{1,6}\s+", "", re.sub(r"\n+", "\n\n", text))
+    if title and not text.startswith(title) and title in visible:
+        text = f"{title}\n\n{text}"  # the headline it took out of the text, printed on the page above the story
+    return title, text, (getattr(doc, "date", None) or "")
+
+
 def _jsonl_articles(text: str, source: str, stem: str, problems: list[str]) -> list[Article]:
     articles = []
     bad: list[str] = []
@@ -143,10 +182,16 @@ def parse_document(data: bytes, source: str, stem: str | None = None,
         return _jsonl_articles(text, source, stem, problems if problems is not None else [])
     if suffix in (".html", ".htm"):
         title, body = html_to_text(text)
+        date = ""
+        main = main_content(text, body)
+        if main is not None:  # the story without the site's menus and footers
+            title, body, date = main[0] or title, main[1], main[2]
         articles = split_page(body, source, stem)
         # a <title> often carries the site's name: the page's own headline (<h1>) wins when there is one
         if title and len(articles) == 1 and not articles[0].headline_spans:
             articles[0] = Article(**{**articles[0].__dict__, "title": title})
+        if date and len(articles) == 1:
+            articles[0] = Article(**{**articles[0].__dict__, "date": date})
         return articles
     return split_page(text, source, stem)
 
