@@ -193,7 +193,7 @@ def build_ui(service):
         )
         gr.api(ask_json, api_name="ask")
         with gr.Accordion("添加文章 Add articles", open=False):
-            upload = gr.File(label="上传 .txt / .md / .html / .jsonl（UTF-8 或 GBK，单个文件不超过 5 MB）upload",
+            upload = gr.File(label="上传 .txt / .md / .html / .jsonl / .pdf / .docx（UTF-8、GBK 或 Big5，单个文件不超过 5 MB）upload",
                              file_count="multiple")
             upload_result = gr.Textbox(label="结果 result", interactive=False, lines=3)
 

@@ -60,7 +60,7 @@ def parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("add", help="add article files to the corpus and the index")
     _common(d)
-    d.add_argument("files", nargs="+", help=".txt/.md/.html/.jsonl files")
+    d.add_argument("files", nargs="+", help=".txt/.md/.html/.jsonl/.pdf/.docx files")
     t = sub.add_parser("train-reader", help="train the reader on CMRC 2018 + DRCD (resumable)")
     t.add_argument("--bench", default="../shared/benchmarks", help="folder with cmrc2018/ and drcd/")
     t.add_argument("--work", default="models/.work", help="checkpoints (ignored by git)")

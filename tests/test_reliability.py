@@ -40,7 +40,7 @@ def test_add_files_cli_gbk_duplicates_and_refusals(workspace):
     assert p.returncode == 0, p.stderr
     assert "added" in p.stdout and "already in the corpus: copy.txt (与 000_96f8b7fbf1408b61.txt 内容相同 same content as 000_96f8b7fbf1408b61.txt)" in p.stdout
     assert "refused big.txt: 超过 5 MB 上限 larger than the 5 MB limit" in p.stdout
-    assert "refused scan.pdf: 不支持的文件类型 unsupported file type .pdf" in p.stdout
+    assert "refused scan.pdf: 无法读取的 PDF not a readable PDF" in p.stdout
     assert "嵌入 1 段 passage(s) embedded" in p.stdout  # only the new article went through the model
     r = Retriever.load(workspace / "index", corpus_dir=workspace / "corpus")
     assert read_manifest(workspace / "index")["chunks"] == before + 1

@@ -68,7 +68,7 @@ def add_files(files, corpus_dir: str | Path = "seeds", index_dir: str | Path = "
     """Add article files to a corpus folder and update its index.
 
     Args:
-        files: paths of .txt/.md/.html/.jsonl files (UTF-8 or GB18030/GBK).
+        files: paths of .txt/.md/.html/.jsonl/.pdf/.docx files (text in UTF-8, GB18030/GBK or Big5).
         corpus_dir: the corpus folder the index was built from.
         index_dir: the index to update.
         config: build settings (default: those the index was built with).

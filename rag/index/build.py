@@ -76,7 +76,7 @@ def build_index(
     go through the model.
 
     Args:
-        corpus_dir: folder of .txt/.md/.html/.jsonl files.
+        corpus_dir: folder of .txt/.md/.html/.jsonl/.pdf/.docx files.
         index_dir: where to write the index.
         config: build settings (model, chunking, index type, tokenizer).
         encoder: an `Encoder` (or a SentenceTransformer) to use instead of loading `config.model`.

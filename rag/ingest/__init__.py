@@ -1,7 +1,7 @@
 """Ingest: files -> articles -> passages.
 
 Modules: `decode` (bytes -> text), `layout` (a newspaper page -> articles),
-`formats` (.txt/.md/.html/.jsonl), `corpus` (a folder -> `Corpus`, stable
+`formats` (.txt/.md/.html/.jsonl/.pdf/.docx), `documents` (PDF and Word), `corpus` (a folder -> `Corpus`, stable
 ids), `article` (the `Article` record), `chunking` (articles -> `Chunk`s).
 """
 

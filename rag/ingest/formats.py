@@ -1,4 +1,4 @@
-"""One file's bytes -> articles, by file type: newspaper pages (.txt/.md), HTML, JSON Lines.
+"""One file's bytes -> articles, by file type: newspaper pages (.txt/.md), HTML, JSON Lines, PDF, Word.
 
 A web page is read through its main content (`trafilatura`: the story without the site's menus,
 footers and ads, with its title and publication date); when that finds nothing or too little of
@@ -19,11 +19,12 @@ from pathlib import Path
 from rag.errors import CorpusError
 from rag.ingest.article import Article
 from rag.ingest.decode import declared_charset, decode_bytes
+from rag.ingest.documents import docx_text, pdf_text
 from rag.ingest.layout import first_sentence, split_page
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".jsonl")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".jsonl", ".pdf", ".docx")
 MAX_FILE_BYTES = 50 * 1024 * 1024  # one news page is ~20 kB; refuse obvious mistakes
 
 class _HTMLText(html.parser.HTMLParser):
@@ -170,6 +171,11 @@ def parse_document(data: bytes, source: str, stem: str | None = None,
     if len(data) > MAX_FILE_BYTES:
         raise CorpusError(f"{source}: 文件超过 {MAX_FILE_BYTES // 2**20} MB file is larger than {MAX_FILE_BYTES // 2**20} MB")
     stem = stem or safe_stem(source)
+    if suffix in (".pdf", ".docx"):  # binary formats: their own readers, then the page splitter
+        text = pdf_text(data, source) if suffix == ".pdf" else docx_text(data, source)
+        if not has_words(text):
+            raise CorpusError(f"{source}: 没有文字 no words in the document")
+        return split_page(text, source, stem)
     declared = declared_charset(data) if suffix in (".html", ".htm") else None  # a page's own charset wins
     text, encoding = decode_bytes(data, source, declared)
     if encoding not in ("utf-8", "utf-8-sig"):
