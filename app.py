@@ -94,7 +94,7 @@ def build_ui(service):
 
     from rag import ask, ask_stream
     from rag.errors import RagError
-    from rag.retrieval import clean_query
+    from rag.retrieval import checked_date, clean_query
     from rag.web.render import answer_json, answer_markdown, md_escape, streaming_markdown
     from rag.web.security import DEFAULT_K, checked_web_k, uploaded_files
     from rag.web.service import release_free_memory
@@ -125,14 +125,20 @@ def build_ui(service):
             return gr.validate(False, service.not_ready_message())
         return gr.validate(True, "")
 
-    def respond(message: str, history: list, k: float, mode: str, answerer: str):
+    def dated(since, until):
+        """The service's retriever limited to [since, until] (either may be empty). ValueError (a
+        QueryError) for a bound that is not a date."""
+        since, until = checked_date(since, "起 since"), checked_date(until, "止 until")
+        return service.retriever.with_dates(since, until) if since or until else service.retriever
+
+    def respond(message: str, history: list, k: float, mode: str, answerer: str, since: str = "", until: str = ""):
         require_ready()
         use_generator = ANSWERERS.get(answerer) == "generative"
         if use_generator and service.generator is None:
             refuse(service.generator_problem or "生成模型不可用 the generator is unavailable")
         # Errors are errors, as on /ask: the chat shows them in a toast, gradio_client raises them.
         try:
-            for event in ask_stream(message, service.retriever, k=checked_web_k(k), mode=MODES.get(mode, "hybrid"),
+            for event in ask_stream(message, dated(since, until), k=checked_web_k(k), mode=MODES.get(mode, "hybrid"),
                                     history=history, generator=service.generator if use_generator else None):
                 yield streaming_markdown(event) if isinstance(event, str) else answer_markdown(event)
             release_free_memory()
@@ -142,11 +148,12 @@ def build_ui(service):
             log.exception("answer failed")
             raise gr.Error(f"出错了 error: {e}") from None
 
-    def ask_json(question: str, k: int = 5, mode: str = "hybrid") -> dict:
-        """Answer one question; returns the answer as JSON (text, short_answer, citations, ...)."""
+    def ask_json(question: str, k: int = 5, mode: str = "hybrid", since: str = "", until: str = "") -> dict:
+        """Answer one question; returns the answer as JSON (text, short_answer, citations, ...).
+        `since`/`until`: only articles published in that range (YYYY-MM-DD; empty: no bound)."""
         require_ready()
         try:
-            answer = answer_json(ask(question, service.retriever, k=checked_web_k(k), mode=mode))
+            answer = answer_json(ask(question, dated(since, until), k=checked_web_k(k), mode=mode))
             release_free_memory()
             return answer
         except (RagError, ValueError) as e:
@@ -167,6 +174,9 @@ def build_ui(service):
         with gr.Accordion("设置 Settings", open=False) as settings:
             k = gr.Slider(1, 10, value=DEFAULT_K, step=1, label="检索段落数 k (passages)")
             mode = gr.Radio(list(MODES), value="混合 hybrid", label="检索方式 retrieval mode")
+            with gr.Row():
+                since = gr.Textbox(label="起 since", placeholder="2023-07-01", max_lines=1)
+                until = gr.Textbox(label="止 until", placeholder="2023-07-31", max_lines=1)
             answerer = gr.Radio(
                 list(ANSWERERS), value=default_answerer if service.generator_spec else "抽取式 extractive",
                 label="回答方式 answerer", interactive=bool(service.generator_spec),
@@ -184,9 +194,9 @@ def build_ui(service):
             # its own elem_id: the upload panel adds a second textarea, tests and scripts find this one
             textbox=gr.Textbox(placeholder="输入问题，回车发送 · Type a question, Enter to send", autofocus=True,
                                max_lines=6, submit_btn=True, elem_id="question"),
-            additional_inputs=[k, mode, answerer],
+            additional_inputs=[k, mode, answerer, since, until],
             additional_inputs_accordion=settings,
-            examples=[[q, None, None, None] for q in EXAMPLES],  # None: shown in the chat, no settings columns
+            examples=[[q, None, None, None, None, None] for q in EXAMPLES],  # None: shown in the chat, no settings columns
             concurrency_limit=4,
             api_name="chat",
             validator=validate_question,

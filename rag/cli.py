@@ -31,6 +31,8 @@ def _query_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
     p.add_argument("--mode", choices=MODES, default="hybrid", help="retrieval mode (default hybrid)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--since", default=None, help="only articles published on or after this date (2023-07-01)")
+    p.add_argument("--until", default=None, help="only articles published on or before this date (2023-07-31)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -95,8 +97,12 @@ def _load_retriever(args):
     clean_query(args.query)  # a bad question is reported before the slower index checks
     checked_k(args.k)
 
+    from rag.retrieval.query import checked_date
+
+    since, until = checked_date(args.since, "--since"), checked_date(args.until, "--until")  # before loading
     config = Config(model=args.model) if args.model else None
-    return Retriever.load(args.index, config=config, corpus_dir=args.corpus)
+    retriever = Retriever.load(args.index, config=config, corpus_dir=args.corpus)
+    return retriever.with_dates(since, until) if since or until else retriever
 
 
 def cmd_build(args) -> int:
@@ -129,7 +135,8 @@ def cmd_search(args) -> int:
     from rag.answer.messages import ALSO_IN
 
     for h in hits:
-        print(f"[{h.rank}] {h.score:.4f}  {h.title}  ({h.source}, {h.chunk_id})")
+        dated = f", {h.date}" if h.date else ""
+        print(f"[{h.rank}] {h.score:.4f}  {h.title}  ({h.source}, {h.chunk_id}{dated})")
         print("    " + h.text.replace("\n", " ")[:300])
         if h.also_in:
             print(f"    {ALSO_IN}: {', '.join(h.also_in)}")
@@ -177,7 +184,8 @@ def answer_text(answer) -> str:
     if answer.citations:
         lines += ["", f"{SOURCES}:"]
         for c in answer.citations:
-            lines.append(f"[{c.n}] {c.title} ({c.source}, {c.doc_id} {c.start}–{c.end})")
+            dated = next((f", {h.date}" for h in answer.hits if h.chunk_id == c.chunk_id and h.date), "")
+            lines.append(f"[{c.n}] {c.title} ({c.source}, {c.doc_id} {c.start}–{c.end}{dated})")
             lines.append(f"    {c.quote}" + (HEADLINE if c.headline else ""))
     return "\n".join(lines)
 

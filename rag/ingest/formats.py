@@ -14,10 +14,12 @@ import json
 import logging
 import re
 import unicodedata
+from dataclasses import replace
 from pathlib import Path
 
 from rag.errors import CorpusError
 from rag.ingest.article import Article
+from rag.ingest.dates import date_in_text, normalise_date
 from rag.ingest.decode import declared_charset, decode_bytes
 from rag.ingest.documents import docx_text, pdf_text
 from rag.ingest.layout import first_sentence, split_page
@@ -138,7 +140,7 @@ def _jsonl_articles(text: str, source: str, stem: str, problems: list[str]) -> l
                 title=title,
                 text=body,
                 url=str(row.get("url") or ""),
-                date=str(row.get("date") or ""),
+                date=normalise_date(str(row.get("date") or "")),
             )
         )
     if bad and not articles:
@@ -175,7 +177,22 @@ def parse_document(data: bytes, source: str, stem: str | None = None,
         text = pdf_text(data, source) if suffix == ".pdf" else docx_text(data, source)
         if not has_words(text):
             raise CorpusError(f"{source}: 没有文字 no words in the document")
-        return split_page(text, source, stem)
+        return _dated(split_page(text, source, stem), text)
+    return _dated(_text_articles(data, source, stem, suffix, problems), "")
+
+
+def _dated(articles: list[Article], file_text: str) -> list[Article]:
+    """The articles with the date each one's text states (`dates.date_in_text`) where none was read
+    from the file's metadata."""
+    text = file_text or "\n".join(a.text for a in articles[:50])
+
+    def body(a: Article) -> str:  # the text after the printed headline and byline
+        return a.text[max((end for _, end in (*a.headline_spans, *a.byline_spans)), default=0) :]
+
+    return [a if a.date else replace(a, date=date_in_text(body(a), text)) for a in articles]
+
+
+def _text_articles(data: bytes, source: str, stem: str, suffix: str, problems) -> list[Article]:
     declared = declared_charset(data) if suffix in (".html", ".htm") else None  # a page's own charset wins
     text, encoding = decode_bytes(data, source, declared)
     if encoding not in ("utf-8", "utf-8-sig"):
@@ -197,7 +214,7 @@ def parse_document(data: bytes, source: str, stem: str | None = None,
         if title and len(articles) == 1 and not articles[0].headline_spans:
             articles[0] = Article(**{**articles[0].__dict__, "title": title})
         if date and len(articles) == 1:
-            articles[0] = Article(**{**articles[0].__dict__, "date": date})
+            articles[0] = Article(**{**articles[0].__dict__, "date": normalise_date(date)})
         return articles
     return split_page(text, source, stem)
 

@@ -47,3 +47,20 @@ def normalize_query(query: str) -> str:
     if not any(ch.isalnum() for ch in query):
         raise QueryError("问题里没有文字 (the question has no words in it)")
     return query
+
+
+def checked_date(value, name: str) -> str | None:
+    """A date filter's bound (`since`, `until`) as `YYYY-MM-DD`; None or "" means no bound.
+
+    Raises:
+        QueryError: not a date, in one sentence.
+    """
+    from rag.ingest.dates import normalise_date
+
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    text = str(value).strip()
+    found = normalise_date(text) if len(text) <= 40 else ""
+    if not found:
+        raise QueryError(f"{name} 必须是日期 must be a date such as 2023-07-01 (got {text[:40]!r})")
+    return found

@@ -95,8 +95,9 @@ def answer_markdown(answer: Answer) -> str:
             if c.headline:
                 context = f"<mark>{md_escape(c.quote)}</mark>{HEADLINE}"
             also = also_in_html(hit).removeprefix("<br>") if hit else ""
+            dated = f" · {html.escape(hit.date)}" if hit and hit.date else ""
             parts.append(
-                f"\n{c.n}. [{md_escape(c.title)}]({article_link(c.doc_id, c.start, c.end)}) · `{html.escape(c.source)}`  \n{context}\n"
+                f"\n{c.n}. [{md_escape(c.title)}]({article_link(c.doc_id, c.start, c.end)}) · `{html.escape(c.source)}`{dated}  \n{context}\n"
                 + (f"  \n{also}\n" if also else "")
             )
     parts.append(_retrieved(answer))
@@ -112,7 +113,8 @@ def _retrieved(answer: Answer) -> str:
         return ""
     items = "".join(
         f'<li><a href="{html.escape(article_link(h.doc_id, h.start, h.end), quote=True)}">{html.escape(h.title)}</a> · '
-        f"<code>{html.escape(h.source)}</code> · 分数 score {h.score:.4g}<br>{html.escape(snippet(h.text, 120))}"
+        f"<code>{html.escape(h.source)}</code>{' · ' + html.escape(h.date) if h.date else ''} · 分数 score {h.score:.4g}"
+        f"<br>{html.escape(snippet(h.text, 120))}"
         f"{also_in_html(h)}</li>"
         for h in answer.hits
     )

@@ -1,0 +1,94 @@
+"""Publication dates (issue 21): read from the files, shown with the sources, usable as a filter."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from rag import Config, Retriever, ask, build_index
+from rag.errors import QueryError
+from rag.ingest.dates import date_in_text, normalise_date
+from rag.ingest.formats import parse_document
+
+from .conftest import ROOT
+
+ROWS = [  # one village's water project reported three times, each in its own month
+    {"title": "青禾镇启动污水处理厂建设", "date": "2023-05-10 09:30", "text": "青禾镇污水处理厂项目5月正式开工，计划投资3500万元。"},
+    {"title": "青禾镇污水处理厂主体完工", "date": "2023/7/12", "text": "青禾镇污水处理厂主体工程完工，已完成投资3000万元。"},
+    {"title": "青禾镇污水处理厂投运", "date": "2023年8月20日", "text": "青禾镇污水处理厂正式投运，总投资3600万元，日处理污水8000吨。"},
+]
+
+
+@pytest.mark.parametrize("value, iso", [("2023-07-24 08:19", "2023-07-24"), ("[ 2023-07-28 16：40 ]", "2023-07-28"),
+                                        ("2023年8月1日", "2023-08-01"), ("2023/7/4", "2023-07-04"), ("7月4日", ""),
+                                        ("2023-02-30", "")])
+def test_dates_are_normalised_to_iso(value, iso):
+    assert normalise_date(value) == iso
+
+
+def test_a_leading_date_or_a_dateline_with_the_files_year_dates_an_article():
+    assert date_in_text("2023-07-24 08:19，正文：青禾镇……") == "2023-07-24"
+    page = "2023年7月29日 星期六\n\n人民网北京7月28日电 （记者 甲）青禾镇……"
+    assert date_in_text("人民网北京7月28日电 （记者 甲）青禾镇……", page) == "2023-07-28"
+    assert date_in_text("人民网北京7月28日电 （记者 甲）青禾镇……") == ""  # no year in the file: no guess
+    (article,) = parse_document("青禾镇新闻\n\n2023-07-24 08:19，青禾镇污水处理厂投运。\n".encode(), "a.txt")
+    assert article.date == "2023-07-24"
+    rows = "\n".join(json.dumps(r, ensure_ascii=False) for r in ROWS).encode()
+    assert [a.date for a in parse_document(rows, "rows.jsonl")] == ["2023-05-10", "2023-07-12", "2023-08-20"]
+
+
+@pytest.fixture(scope="module")
+def dated_index(tmp_path_factory, minilm):
+    root = tmp_path_factory.mktemp("dated")
+    (root / "c").mkdir()
+    (root / "c" / "rows.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in ROWS) + "\n",
+                                           encoding="utf-8")
+    build_index(root / "c", root / "i", Config(model="minilm-test"), encoder=minilm)
+    return root
+
+
+def test_search_and_ask_keep_to_a_date_range(dated_index, minilm):
+    r = Retriever.load(dated_index / "i", encoder=minilm)
+    assert {h.date for h in r.search("青禾镇污水处理厂投资多少？", k=5)} == {"2023-05-10", "2023-07-12", "2023-08-20"}
+    july = r.search("青禾镇污水处理厂投资多少？", k=5, since="2023-07-01", until="2023-07-31")
+    assert [h.date for h in july] == ["2023-07-12"]
+    assert [h.date for h in r.search("青禾镇污水处理厂投资多少？", k=5, since="2023年8月1日")] == ["2023-08-20"]
+    a = ask("青禾镇污水处理厂投资了多少？", retriever=r.with_dates(until="2023-06-30"))
+    assert all(c.doc_id == "rows-01" for c in a.citations) and "3000" not in a.text and "3600" not in a.text
+    with pytest.raises(QueryError, match="since"):
+        r.search("青禾镇", since="last week")
+
+
+def test_the_cli_filters_by_date_and_refuses_a_bad_one_in_one_sentence(dated_index):
+    # the index was built with the small English test model, which the CLI cannot load by name: BM25 only
+    run = lambda *a: subprocess.run([sys.executable, "-m", "rag", "search", "青禾镇污水处理厂", "--mode", "bm25",  # noqa: E731
+                                     "--index", str(dated_index / "i"), "--corpus", str(dated_index / "c"), *a],
+                                    cwd=ROOT, capture_output=True, text=True, timeout=120)
+    p = run("--since", "2023-08-01", "--json")
+    assert p.returncode == 0, p.stderr
+    assert [h["date"] for h in json.loads(p.stdout)["hits"]] == ["2023-08-20"]
+    bad = run("--until", "soon")
+    assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0 and "must be a date" in bad.stderr
+
+
+@pytest.mark.slow
+def test_the_chat_and_its_api_take_a_date_range(tmp_path):
+    from gradio_client import Client
+
+    from .helpers.server import running_app
+
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "rows.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in ROWS) + "\n",
+                                               encoding="utf-8")
+    with running_app(tmp_path / "i", tmp_path / "c", tmp_path / "app.log") as url:
+        client = Client(url + "/", verbose=False)
+        july = client.predict("青禾镇污水处理厂投资了多少？", 5, "hybrid", "2023-07-01", "2023-07-31", api_name="/ask")
+        assert {c["doc_id"] for c in july["citations"]} == {"rows-02"} and "3000" in july["text"]  # line 2: July
+        with pytest.raises(Exception, match="must be a date"):
+            client.predict("青禾镇污水处理厂投资了多少？", 5, "hybrid", "yesterday", "", api_name="/ask")
+        chat = client.predict("青禾镇污水处理厂投资了多少？", 5, "混合 hybrid", "抽取式 extractive", "2023-08-01", "",
+                              api_name="/chat")
+        assert "3600" in chat and "2023-08-20" in chat and "3000万" not in chat
