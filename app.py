@@ -175,8 +175,8 @@ def build_ui(service):
             k = gr.Slider(1, 10, value=DEFAULT_K, step=1, label="检索段落数 k (passages)")
             mode = gr.Radio(list(MODES), value="混合 hybrid", label="检索方式 retrieval mode")
             with gr.Row():
-                since = gr.Textbox(label="起 since", placeholder="2023-07-01", max_lines=1)
-                until = gr.Textbox(label="止 until", placeholder="2023-07-31", max_lines=1)
+                since = gr.Textbox(value="", label="起 since", placeholder="2023-07-01", max_lines=1)
+                until = gr.Textbox(value="", label="止 until", placeholder="2023-07-31", max_lines=1)
             answerer = gr.Radio(
                 list(ANSWERERS), value=default_answerer if service.generator_spec else "抽取式 extractive",
                 label="回答方式 answerer", interactive=bool(service.generator_spec),

@@ -18,7 +18,8 @@ def test_search_json(seed_index):
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert out["query"] == "吉家庄村的第一书记是谁？" and len(out["hits"]) == 3
-    assert set(out["hits"][0]) == {"rank", "score", "chunk_id", "doc_id", "source", "title", "text", "start", "end"}
+    assert set(out["hits"][0]) == {"rank", "score", "chunk_id", "doc_id", "source", "title", "text", "start", "end",
+                                   "also_in", "date"}
 
 
 @pytest.mark.parametrize(

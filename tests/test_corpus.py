@@ -216,7 +216,7 @@ def test_folder_loading_reports_skipped_files(tmp_path):
     corpus = load_corpus(tmp_path)
     skipped = {s.source: s.reason for s in corpus.skipped}
     assert set(skipped) == {"scan.pdf", "blob.txt", "empty.md"}
-    assert "unsupported" in skipped["scan.pdf"] and "binary" in skipped["blob.txt"] and "empty" in skipped["empty.md"]
+    assert "not a readable PDF" in skipped["scan.pdf"] and "binary" in skipped["blob.txt"] and "empty" in skipped["empty.md"]
     titles = {a.source: a for a in corpus.articles}
     assert titles["good.txt"].text.endswith("正文第一段。")
     assert titles["page.html"].title == "网页标题" and "alert" not in titles["page.html"].text

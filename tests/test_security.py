@@ -403,7 +403,7 @@ def test_k_zero_is_refused_by_ask_as_by_search(workdir):
 @pytest.mark.slow
 def test_hostile_api_values_get_errors_or_defaults(app_url):
     url, _ = app_url
-    event, payload = _call(url, "ask", ["桃花溪村共修建了多少座石拱桥？", None, "hybrid"])
+    event, payload = _call(url, "ask", ["桃花溪村共修建了多少座石拱桥？", None, "hybrid", "", ""])
     assert event == "complete" and "17" in payload  # k=None: the default k
     for data in ([None, [], 5, "混合 hybrid", "抽取式 extractive"], ["问题", None, None, None, None]):
         event, payload = _call(url, "chat", data)
@@ -605,7 +605,9 @@ def test_with_a_login_only_the_login_page_is_open_and_guessing_is_slowed(small_i
     with running_app(root / "index", root / "corpus", root / "app.log", "--auth", "reader:s3cret") as url:
         doc = "qingsong-00"
         # anonymous: the login page and what it loads, and readiness without details
-        assert _http(url + "/")[0] == 200 and _http(url + "/theme.css")[0] == 200
+        status, _, page = _http(url + "/")
+        assert status == 200 and _http(url + "/theme.css")[0] == 200
+        assert "window.gradio_api_info = {};" in page and '"/ask"' not in page  # no API description before login
         status, _, body = _http(url + "/healthz")
         assert status == 200 and json.loads(body) == {"ready": True}
         for path in ("/openapi.json", "/docs", "/redoc", "/config", "/gradio_api/info", "/gradio_api/startup-events",

@@ -16,6 +16,7 @@ import ipaddress
 import json
 import math
 import os
+import re
 import secrets
 import threading
 import time
@@ -267,9 +268,40 @@ class LoginGuard:
             if self._basic_ok(headers[b"authorization"]):
                 self.throttle.succeeded(client)
                 return await self.app(scope, receive, send)
+        elif scope["type"] == "http" and path == "/":
+            return await self.app(scope, receive, _without_api_info(send))
         elif scope["type"] == "http" and (path in _OPEN_EXACT or path.startswith(_OPEN_PREFIXES)):
             return await self.app(scope, receive, send)
         return await _respond(send, 401, "需要登录 login required", [(b"www-authenticate", b'Basic realm="rag"')], scope)
+
+
+# Gradio's page embeds a description of every API endpoint and its parameters, also in the login
+# page it serves to a client that has not logged in (issue 20 review): emptied there.
+_API_INFO = re.compile(rb"<script>window\.gradio_api_info = .*?;</script>", re.S)
+
+
+def _without_api_info(send):
+    """`send` for the page served before a login: the body is held (a few KB), the API description
+    in it replaced by `{}`, and the length corrected."""
+    start: dict | None = None
+    body: list[bytes] = []
+
+    async def held(message):
+        nonlocal start
+        if message["type"] == "http.response.start":
+            start = message
+            return
+        if message["type"] != "http.response.body" or start is None:
+            return await send(message)
+        body.append(message.get("body", b""))
+        if message.get("more_body"):
+            return
+        data = _API_INFO.sub(b"<script>window.gradio_api_info = {};</script>", b"".join(body))
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        await send({**start, "headers": [*headers, (b"content-length", str(len(data)).encode())]})
+        await send({"type": "http.response.body", "body": data})
+
+    return held
 
 
 async def _respond(send, status: int, message: str, headers: list[tuple[bytes, bytes]], scope=None) -> None:
