@@ -118,6 +118,19 @@ def test_an_age_is_not_a_duration():
     assert complete(sentence, a, a + 3, (0, len(sentence)), expected("史连成今年多大年纪？")) is None
 
 
+@pytest.mark.parametrize("question, unit", [
+    ("柳湾村村集体收入现在达到多少？", "元"),  # words between the money noun and 多少 (a new user's question)
+    ("全村人均收入去年有多少？", "元"),
+    ("村集体收入增长了多少？", None),  # a change may be asked in %
+    ("收入比去年提高了多少？", None),
+    ("投资的项目有多少个？", "个"),  # the unit the question names wins
+])
+def test_money_is_asked_in_yuan_from_the_questions_own_words(question, unit):
+    assert expected(question).unit == unit
+    if unit == "元":  # "年收入30万元以上村达到58.2%" must not answer it
+        assert typed(expected(question), "58.2%") == 0.0 and typed(expected(question), "100万元") == 1.0
+
+
 def test_typed_says_whether_a_span_has_the_asked_form():
     assert typed(expected("马晓东原来在哪个单位工作？"), "县农业农村局") == 1.0
     assert typed(expected("马晓东原来在哪个单位工作？"), "柳湾村") == 0.0

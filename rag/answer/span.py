@@ -62,9 +62,12 @@ _PLACE_END = re.compile(r"(?:省|市|县|区|旗|镇|乡|村|街道|社区|国|�
 _ORG_LEAD = re.compile(r".*?(?:选派|派出|来自|毕业于|就职于|任职于|供职于|隶属于|隶属|调任|调到|调入|由|从|在)(?=.{2,}$)")
 # A role title with what qualifies it ("原局长", "县水利局原副局长", "党支部书记").
 _ROLE_TITLE = re.compile(r"(?:原|前|时任|现任|新任|首任)?" + ROLE.pattern)
-# A sum of money asked without a unit ("统筹了多少资金", "总投资多少"): the answer is in 元 (or 万元…).
+# A sum of money asked without a unit ("统筹了多少资金", "总投资多少", "村集体收入现在达到多少"): the
+# answer is in 元 (or 万元…). Up to 6 characters may stand between the noun and 多少 ("现在达到",
+# "去年有"), but not a change or a ratio ("收入增长了多少" may be asked in %, "收入比去年提高了多少").
 _ASKS_MONEY = re.compile(r"(?:资金|经费|投资|收入|金额|费用|资产|产值|营业额|销售额|成交额|工资|补贴|奖金|利润|税收|钱)"
-                         r"(?:是|为|有|达|达到)?(?:多少)|多少(?:钱|资金|经费)")
+                         r"(?:(?!增|提高|提升|上升|下降|减少|降低|翻|比|率|占)[^，,。？?！!；;]){0,6}?多少"
+                         r"|多少(?:钱|资金|经费)")
 # An age ("多大年纪", "今年多大") is in 岁.
 _ASKS_AGE = re.compile(r"多大年纪|多大岁数|年龄多大|多少岁|几岁|今年多大")
 _DATE = re.compile(r"(?:\d{4}|[〇零一二三四五六七八九]{4})年(?:\d{1,2}|[一二三四五六七八九十]{1,3})月"
