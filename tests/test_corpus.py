@@ -336,3 +336,9 @@ def test_a_page_of_several_stories_is_still_read_whole():
     page = "<html><body>" + "".join(f"<h2>{t}</h2><p>本报记者 甲</p><p>{b}</p>" for t, b in stories) + "</body></html>"
     articles = parse_document(page.encode("utf-8"), "paper.html")
     assert [a.title for a in articles] == [t for t, _ in stories]
+
+
+@pytest.mark.parametrize("text", ["Москва", "😀👍", "서울 날씨"])
+def test_short_valid_utf8_that_is_not_chinese_stays_utf8(text):
+    """It is also valid GB18030 (袦芯褋泻胁邪), rare characters all (issue 21 review)."""
+    assert decode_bytes(text.encode("utf-8")) == (text, "utf-8")

@@ -92,3 +92,25 @@ def test_the_chat_and_its_api_take_a_date_range(tmp_path):
         chat = client.predict("青禾镇污水处理厂投资了多少？", 5, "混合 hybrid", "抽取式 extractive", "2023-08-01", "",
                               api_name="/chat")
         assert "3600" in chat and "2023-08-20" in chat and "3000万" not in chat
+
+
+@pytest.mark.parametrize("text, file_text", [
+    ("2008年8月8日，北京奥运会开幕。那天的故事……", ""),  # a story opening with the day it tells of
+    ("人民网北京7月28日电 2008年8月8日，北京奥运会开幕……", ""),  # no date before the dateline: no year
+])
+def test_dates_the_story_mentions_are_not_its_publication_date(text, file_text):
+    assert date_in_text(text, file_text or text) == ""
+
+
+def test_a_footers_copyright_year_is_no_publication_date():
+    story = "".join(f"<p>青禾镇投资{n}万元建成污水处理厂，日处理能力达到8000吨，覆盖全镇12个行政村。</p>" for n in range(5))
+    page = (f"<html><body><article><h1>青禾镇建成污水处理厂</h1><p>本报记者 王五</p>{story}</article>"
+            "<div class='footer'>版权所有 © 2019 某某网</div></body></html>")
+    assert [a.date for a in parse_document(page.encode(), "a.html")] == [""]
+
+
+def test_an_empty_range_is_an_error_not_an_empty_answer(dated_index, minilm):
+    r = Retriever.load(dated_index / "i", encoder=minilm)
+    with pytest.raises(QueryError, match="after"):
+        r.search("青禾镇", since="2023-08-01", until="2023-07-01")
+    assert normalise_date("２０２３－０７－０１") == "2023-07-01"

@@ -111,3 +111,51 @@ def test_pdf_and_word_articles_end_to_end_in_the_chat_and_on_their_pages(tmp_pat
                 assert TITLE in page.inner_text("body") and "秦志远" in page.inner_text("body")
                 page.screenshot(path=str(artifacts / shot), full_page=True)
             browser.close()
+
+
+def _form_bomb(copies: int) -> bytes:
+    """A 2 KB PDF that draws one block of 40 text lines `copies` times on one page."""
+    from reportlab.pdfgen import canvas
+
+    out = io.BytesIO()
+    c = canvas.Canvas(out, pagesize=(600, 800), pageCompression=1)
+    c.beginForm("blk")
+    c.setFont("Helvetica", 2)
+    for i in range(40):
+        c.drawString(0, i * 2.2, "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi")
+    c.endForm()
+    for r in range(copies):
+        c.saveState()
+        c.translate((r % 6) * 100, (r // 6 % 9) * 90)
+        c.doForm("blk")
+        c.restoreState()
+    c.save()
+    return out.getvalue()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_small_pdf_that_draws_millions_of_characters_is_refused_within_its_limits():
+    """Issue 21 review: 2.2 KB took 26 s and 1.75 GB in the reading process."""
+    data = _form_bomb(300)
+    assert len(data) < 4000
+    with pytest.raises(CorpusError, match="too complex|more than"):
+        parse_document(data, "bomb.pdf")
+
+
+def test_a_word_file_that_unpacks_to_too_much_is_refused_before_it_is_read():
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("word/document.xml", "<w:t>青禾镇</w:t>" * 6_000_000)  # ~90 MB of XML, a few hundred KB zipped
+    with pytest.raises(CorpusError, match="unpacks to more than"):
+        parse_document(out.getvalue(), "bomb.docx")
+
+
+@pytest.mark.parametrize("page", ["<html><body><p>\u200b\u200b\u200b</p></body></html>", "<p>。。。！！！……</p>"])
+def test_a_web_page_without_words_is_refused_like_an_empty_file(page):
+    """The markup has letters; what a reader sees has none (issue 21 review)."""
+    with pytest.raises(CorpusError, match="没有文字"):
+        parse_document(page.encode("utf-8"), "blank.html")

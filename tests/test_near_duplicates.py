@@ -42,3 +42,29 @@ def test_search_shows_one_article_of_a_story_and_names_the_others(tmp_path, mini
     assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
     reports = r.search("青禾环保收盘价是多少？", k=5)
     assert {"r1-00", "r2-00"} <= {h.doc_id for h in reports}  # different facts: both shown
+
+
+def test_a_round_up_does_not_chain_two_stories_into_one_group():
+    """Issue 21 review: a digest holding stories A and C grouped A with C (connected pairs)."""
+    a = STORY
+    c = ("青松村党支部书记赵立新带领村民种植蓝莓三百亩，村集体收入翻了一番，村民人均增收4000元。"
+         "村里还建起了冷库和分拣中心，蓝莓通过电商销往全国各地，今年预计销售额突破600万元。")
+    digest = "本周要闻：" + a + c
+    groups = near_duplicate_groups([Article("a-00", "a.txt", "", a), Article("c-00", "c.txt", "", c),
+                                    Article("r-00", "r.txt", "", digest)])
+    assert not any({"a-00", "c-00"} <= set(g) for g in groups)
+
+
+def test_many_copies_of_one_story_never_cost_the_other_hits(tmp_path, minilm):
+    """Sixty copies filled the candidates and left 2 hits for k=5 (issue 21 review)."""
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    for i in range(60):
+        (corpus / f"copy{i:02d}.txt").write_text(f"青禾镇建成污水处理厂\n\n本报记者 王五\n\n{STORY}\n", encoding="utf-8")
+    for n, text in enumerate(["青禾镇污水处理厂的管网今年再延伸20公里，覆盖新建的两个小区。",
+                              "青禾河整治工程同步推进，污水处理厂出水将用于河道生态补水。",
+                              "青禾镇还启动了垃圾分类，污水处理厂旁新建一座转运站。"]):
+        (corpus / f"other{n}.txt").write_text(f"青禾镇新闻{n}\n\n本报记者 赵六\n\n{text}\n", encoding="utf-8")
+    build_index(corpus, tmp_path / "i", Config(model="minilm-test"), encoder=minilm)
+    hits = Retriever.load(tmp_path / "i", encoder=minilm).search("青禾镇污水处理厂", k=4)
+    assert len(hits) == 4 and sum(1 for h in hits if h.also_in) == 1

@@ -90,7 +90,9 @@ def decode_bytes(data: bytes, source: str = "<bytes>", declared: str | None = No
     if legacy:
         # GB18030 unless a Big5 reading is clearly more like Chinese; ties: the one listed first
         text, codec = max(legacy, key=lambda tc: _common_share(tc[0]) - (0 if tc[1] == "gb18030" else PREFER_MARGIN))
-        if _reads_as_chinese(text):
+        # against valid UTF-8 (Cyrillic, emoji, Hangul), a legacy reading must be common Chinese
+        # however short: "Москва" is also valid GB18030 (袦芯褋泻胁邪), rare characters all
+        if _reads_as_chinese(text) and (utf8 is None or _common_share(text) >= MIN_COMMON_SHARE):
             return text, codec
     if utf8 is not None:
         return utf8, "utf-8"

@@ -25,32 +25,84 @@ GUTTER_MAX_CROSSING = 0.02  # share of a page's words that may cross a column gu
 PARAGRAPH_GAP = 1.6  # a gap above this many usual line spacings starts a new block
 
 
+# A PDF is a program: a 2 KB file that draws one text form 300 times made pdfminer build 1.75 GB
+# of characters (issue 21 review). It is read in a child process with a memory and a time limit;
+# what comes back is at most MAX_DOCUMENT_CHARS characters.
+PDF_MEMORY_BYTES = 1024 * 2**20  # a two-column e-paper page needs under 200 MB
+PDF_SECONDS = 60
+MAX_DOCUMENT_CHARS = 2_000_000  # ~4 MB of text: far above an e-paper issue, far below what a bomb makes
+
+
 def pdf_text(data: bytes, source: str) -> str:
     """The text of a PDF's text layer, columns in reading order, blocks separated by blank lines.
+    Read in a child process limited to PDF_MEMORY_BYTES and PDF_SECONDS.
 
     Raises:
-        CorpusError: not a readable PDF, more than MAX_PDF_PAGES pages, or no text layer.
+        CorpusError: not a readable PDF, more than MAX_PDF_PAGES pages or MAX_DOCUMENT_CHARS
+            characters, over the limits, or no text layer.
     """
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: the limits bind only the parse
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_pdf_child, args=(data, child), daemon=True)
+    proc.start()
+    child.close()
     try:
-        import pdfplumber
-    except ImportError as e:
-        raise CorpusError(f"{source}: 读取 PDF 需要 pdfplumber reading PDF needs pdfplumber ({e})") from None
-    pages: list[str] = []
-    try:
-        with pdfplumber.open(io.BytesIO(data)) as pdf:
-            if len(pdf.pages) > MAX_PDF_PAGES:
-                raise CorpusError(f"{source}: PDF 超过 {MAX_PDF_PAGES} 页 more than {MAX_PDF_PAGES} pages")
-            for page in pdf.pages:
-                pages.append(_page_text(page))
-    except CorpusError:
-        raise
-    except Exception as e:  # pdfminer raises many untyped errors for damaged files
-        raise CorpusError(f"{source}: 无法读取的 PDF not a readable PDF ({type(e).__name__})") from None
-    text = "\n\n".join(p for p in pages if p.strip())
+        if not parent.poll(PDF_SECONDS):
+            raise CorpusError(f"{source}: PDF 读取超过 {PDF_SECONDS} 秒 the PDF takes more than {PDF_SECONDS} s to read")
+        kind, value = parent.recv()
+    except EOFError:  # the child died: the memory limit or a crash in the parser
+        raise CorpusError(f"{source}: PDF 过于复杂，无法读取 the PDF is too complex to read "
+                          f"(over {PDF_MEMORY_BYTES // 2**20} MB)") from None
+    finally:
+        parent.close()
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5)
+    if kind == "refused":
+        raise CorpusError(f"{source}: {value}")
+    text = value
     if not any(ch.isalnum() for ch in text):
         raise CorpusError(f"{source}: PDF 没有文字层（扫描件？不做文字识别）the PDF has no text layer "
                           "(a scan? there is no OCR)")
     return text
+
+
+def _pdf_child(data: bytes, out) -> None:
+    """In the child: set the limits, read the pages, send ("text", str) or ("refused", reason)."""
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (PDF_MEMORY_BYTES, PDF_MEMORY_BYTES))
+    except (ImportError, ValueError, OSError):
+        pass  # no such limit here: the time limit still holds
+    try:
+        import pdfplumber
+    except ImportError as e:
+        out.send(("refused", f"读取 PDF 需要 pdfplumber reading PDF needs pdfplumber ({e})"))
+        return
+    pages: list[str] = []
+    total = 0
+    try:
+        with pdfplumber.open(io.BytesIO(data)) as pdf:
+            if len(pdf.pages) > MAX_PDF_PAGES:
+                out.send(("refused", f"PDF 超过 {MAX_PDF_PAGES} 页 more than {MAX_PDF_PAGES} pages"))
+                return
+            for page in pdf.pages:
+                pages.append(_page_text(page))
+                page.close()  # its characters are not kept for the next page
+                total += len(pages[-1])
+                if total > MAX_DOCUMENT_CHARS:
+                    out.send(("refused", f"PDF 文字超过 {MAX_DOCUMENT_CHARS} 字 more than {MAX_DOCUMENT_CHARS} characters"))
+                    return
+    except MemoryError:
+        out.send(("refused", f"PDF 过于复杂，无法读取 the PDF is too complex to read (over {PDF_MEMORY_BYTES // 2**20} MB)"))
+        return
+    except Exception as e:  # pdfminer raises many untyped errors for damaged files
+        out.send(("refused", f"无法读取的 PDF not a readable PDF ({type(e).__name__})"))
+        return
+    out.send(("text", "\n\n".join(p for p in pages if p.strip())))
 
 
 def _page_text(page) -> str:
@@ -127,6 +179,16 @@ def docx_text(data: bytes, source: str) -> str:
         import docx
     except ImportError as e:
         raise CorpusError(f"{source}: 读取 Word 文件需要 python-docx reading .docx needs python-docx ({e})") from None
+    import zipfile
+
+    try:  # the sizes a zip declares, before anything is unpacked: a 257 KB file held 65 MB of XML
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            unpacked = sum(i.file_size for i in z.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError) as e:
+        raise CorpusError(f"{source}: 无法读取的 Word 文件 not a readable .docx ({type(e).__name__})") from None
+    if unpacked > DOCX_UNPACKED_BYTES:
+        raise CorpusError(f"{source}: Word 文件解压后超过 {DOCX_UNPACKED_BYTES // 2**20} MB "
+                          f"unpacks to more than {DOCX_UNPACKED_BYTES // 2**20} MB")
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as e:  # a zip that is not a Word document, a damaged file
@@ -135,4 +197,10 @@ def docx_text(data: bytes, source: str) -> str:
     for table in document.tables:
         for row in table.rows:
             blocks += [cell.text.strip() for cell in row.cells]
-    return "\n\n".join(b for b in blocks if b)
+    text = "\n\n".join(b for b in blocks if b)
+    if len(text) > MAX_DOCUMENT_CHARS:
+        raise CorpusError(f"{source}: 文字超过 {MAX_DOCUMENT_CHARS} 字 more than {MAX_DOCUMENT_CHARS} characters")
+    return text
+
+
+DOCX_UNPACKED_BYTES = 50 * 2**20  # a long report is a few MB of XML

@@ -101,8 +101,11 @@ def main_content(markup: str, visible: str) -> tuple[str, str, str] | None:
     try:
         # favor_recall and include_formatting: a page of several stories keeps each headline (as a
         # Markdown heading, whose marks are dropped below); with the defaults it kept the bodies only
+        # date_extraction_params: the date from the page's metadata only (htmldate without its
+        # extensive search, which read "版权所有 © 2019" in a footer as 2019-01-01)
         doc = trafilatura.bare_extraction(markup, with_metadata=True, include_comments=False,
-                                          include_tables=False, include_formatting=True, favor_recall=True)
+                                          include_tables=False, include_formatting=True, favor_recall=True,
+                                          date_extraction_params={"extensive_search": False, "original_date": True})
     except Exception as e:  # a page the extractor cannot parse is read whole
         log.info("main-content extraction failed (%s); reading the whole page", e)
         return None
@@ -175,10 +178,14 @@ def parse_document(data: bytes, source: str, stem: str | None = None,
     stem = stem or safe_stem(source)
     if suffix in (".pdf", ".docx"):  # binary formats: their own readers, then the page splitter
         text = pdf_text(data, source) if suffix == ".pdf" else docx_text(data, source)
-        if not has_words(text):
-            raise CorpusError(f"{source}: 没有文字 no words in the document")
-        return _dated(split_page(text, source, stem), text)
-    return _dated(_text_articles(data, source, stem, suffix, problems), "")
+        articles, file_text = split_page(text, source, stem), text
+    else:
+        articles, file_text = _text_articles(data, source, stem, suffix, problems), ""
+    # what a reader sees, not the markup: a page of <p>​​​</p> has letters only in its tags
+    articles = [a for a in articles if has_words(a.text)]
+    if not articles:
+        raise CorpusError(f"{source}: 没有文字，只有不可见字符或标点 no words, only invisible characters or punctuation")
+    return _dated(articles, file_text)
 
 
 def _dated(articles: list[Article], file_text: str) -> list[Article]:

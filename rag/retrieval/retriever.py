@@ -159,6 +159,8 @@ class Retriever:
         query = clean_query(query)
         since = checked_date(since, "since") if since is not None else self._since
         until = checked_date(until, "until") if until is not None else self._until
+        if since and until and since > until:
+            raise QueryError(f"since ({since}) is after until ({until}): no date lies between them")
         n = len(self.index.chunks)
         if n == 0:
             return []
@@ -166,15 +168,20 @@ class Retriever:
         # with a date range, every passage is ranked (a flat scan of the vectors, ~10 ms per 50,000)
         # and those of other dates dropped, so the k best of the range are found
         depth = n if allowed is not None else min(n, max(k, self.config.candidates))
-        if mode == "dense":
-            ranked = self._dense(query, depth)
-        elif mode == "bm25":
-            ranked = self._bm25(query, depth)
-        else:
-            ranked = self._fuse(self._dense(query, depth), self._bm25(query, depth))
-        if allowed is not None:
-            ranked = [(i, score) for i, score in ranked if allowed[i]]
-        return self._one_per_story(ranked, k)
+        while True:
+            if mode == "dense":
+                ranked = self._dense(query, depth)
+            elif mode == "bm25":
+                ranked = self._bm25(query, depth)
+            else:
+                ranked = self._fuse(self._dense(query, depth), self._bm25(query, depth))
+            if allowed is not None:
+                ranked = [(i, score) for i, score in ranked if allowed[i]]
+            hits = self._one_per_story(ranked, k)
+            # copies of one story can fill the candidates: look deeper (at most twice, 16x) for k
+            if len(hits) >= k or depth >= n or depth >= 16 * max(k, self.config.candidates):
+                return hits
+            depth = min(n, depth * 4)
 
     def with_dates(self, since: str | None = None, until: str | None = None) -> "Retriever":
         """This retriever with a default date range for every search (what `ask` and the chat pass
@@ -184,6 +191,8 @@ class Retriever:
             QueryError: a bound that is not a date.
         """
         since, until = checked_date(since, "since"), checked_date(until, "until")
+        if since and until and since > until:
+            raise QueryError(f"since ({since}) is after until ({until}): no date lies between them")
         view = copy.copy(self)  # shares the index, the lock and the encoder's slot
         view._since, view._until = since, until
         return view
