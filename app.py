@@ -136,9 +136,16 @@ def build_ui(service):
         use_generator = ANSWERERS.get(answerer) == "generative"
         if use_generator and service.generator is None:
             refuse(service.generator_problem or "生成模型不可用 the generator is unavailable")
+        try:
+            retriever = dated(since, until)
+        except RagError as e:
+            # a setting, not the question: said in the chat, whose box stays usable (an error raised
+            # here would leave it disabled until the page is reloaded)
+            yield f"⚠️ {md_escape(str(e))}"
+            return
         # Errors are errors, as on /ask: the chat shows them in a toast, gradio_client raises them.
         try:
-            for event in ask_stream(message, dated(since, until), k=checked_web_k(k), mode=MODES.get(mode, "hybrid"),
+            for event in ask_stream(message, retriever, k=checked_web_k(k), mode=MODES.get(mode, "hybrid"),
                                     history=history, generator=service.generator if use_generator else None):
                 yield streaming_markdown(event) if isinstance(event, str) else answer_markdown(event)
             release_free_memory()

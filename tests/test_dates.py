@@ -92,6 +92,10 @@ def test_the_chat_and_its_api_take_a_date_range(tmp_path):
         chat = client.predict("青禾镇污水处理厂投资了多少？", 5, "混合 hybrid", "抽取式 extractive", "2023-08-01", "",
                               api_name="/chat")
         assert "3600" in chat and "2023-08-20" in chat and "3000万" not in chat
+        # a bad date in the chat's settings is said in the chat, not raised (which disabled the box)
+        said = client.predict("青禾镇污水处理厂投资了多少？", 5, "混合 hybrid", "抽取式 extractive", "2023/13/01", "",
+                              api_name="/chat")
+        assert "must be a date" in said
 
 
 @pytest.mark.parametrize("text, file_text", [
@@ -114,3 +118,15 @@ def test_an_empty_range_is_an_error_not_an_empty_answer(dated_index, minilm):
     with pytest.raises(QueryError, match="after"):
         r.search("青禾镇", since="2023-08-01", until="2023-07-01")
     assert normalise_date("２０２３－０７－０１") == "2023-07-01"
+
+
+def test_an_rss_date_is_read_and_an_unreadable_one_is_reported():
+    assert normalise_date("Sat, 16 Dec 2023 08:00:00 +0800") == "2023-12-16"
+    problems: list[str] = []
+    rows = [{"text": "正文一句话。", "date": "明年春天"}, {"text": "另一句话。", "date": "Sat, 16 Dec 2023 08:00:00 +0800"}]
+    articles = parse_document("\n".join(json.dumps(r, ensure_ascii=False) for r in rows).encode(), "r.jsonl",
+                              problems=problems)
+    assert [a.date for a in articles] == ["", "2023-12-16"]
+    assert len(problems) == 1 and "line 1" in problems[0] and "明年春天" in problems[0]
+    (stamped,) = parse_document("2023-07-24 08:19，太原市迎泽公园荷花节开幕。游客很多。\n".encode(), "s.txt")
+    assert stamped.title == "太原市迎泽公园荷花节开幕" and stamped.date == "2023-07-24"

@@ -18,7 +18,7 @@ RIGHT = ["镇长秦志远表示，污水处理厂投运后，青禾河水质将�
          "下一步，青禾镇将推进垃圾分类，力争年底前实现全覆盖。"]
 
 
-def two_column_pdf(image_only: bool = False) -> bytes:
+def two_column_pdf(image_only: bool = False, centred: bool = False) -> bytes:
     """An e-paper page: a headline and a byline over two columns of text wrapped every 20 characters
     (reportlab's built-in CJK font), or a page with only a drawn box (a scan has no text layer)."""
     from reportlab.lib.pagesizes import A4
@@ -33,10 +33,11 @@ def two_column_pdf(image_only: bool = False) -> bytes:
     if image_only:
         c.rect(50, 50, w - 100, h - 100, fill=1)
     else:
+        draw = (lambda y, text: c.drawCentredString(w / 2, y, text)) if centred else (lambda y, text: c.drawString(60, y, text))
         c.setFont("STSong-Light", 20)
-        c.drawString(60, h - 70, TITLE)
+        draw(h - 70, TITLE)
         c.setFont("STSong-Light", 11)
-        c.drawString(60, h - 95, BYLINE)
+        draw(h - 95, BYLINE)
         for x0, paragraphs in ((50, LEFT), (w / 2 + 10, RIGHT)):
             y = h - 130
             for para in paragraphs:
@@ -61,8 +62,9 @@ def word_file() -> bytes:
     return out.getvalue()
 
 
-def test_a_two_column_pdf_page_reads_in_order_with_its_headline_and_byline():
-    (article,) = parse_document(two_column_pdf(), "epaper.pdf")
+@pytest.mark.parametrize("centred", [False, True])  # centred: headline and byline over the gutter, a short page
+def test_a_two_column_pdf_page_reads_in_order_with_its_headline_and_byline(centred):
+    (article,) = parse_document(two_column_pdf(centred=centred), "epaper.pdf")
     assert (article.title, article.byline) == (TITLE, BYLINE)
     body = article.text
     positions = [body.index(p) for p in LEFT + RIGHT]  # each paragraph whole (lines re-joined) ...

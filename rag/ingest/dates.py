@@ -32,9 +32,19 @@ def iso(year: int | str, month: int | str, day: int | str) -> str:
 
 def normalise_date(value: str) -> str:
     """A date written any of the usual ways (`2023-07-24`, `2023/7/24 08:19`, `2023年7月24日`,
-    `[ 2023-07-28 16：40 ]`) as `YYYY-MM-DD`; "" when there is none."""
-    m = _FULL.search(unicodedata.normalize("NFKC", value or ""))  # ２０２３－０７－０１ too
-    return iso(*m.groups()) if m else ""
+    `[ 2023-07-28 16：40 ]`, full-width digits, `Sat, 16 Dec 2023 08:00:00 +0800`) as `YYYY-MM-DD`,
+    years 1900-2099; "" when there is none."""
+    value = unicodedata.normalize("NFKC", value or "")  # ２０２３－０７－０１ too
+    m = _FULL.search(value)
+    if m:
+        return iso(*m.groups())
+    try:  # an e-mail or RSS date: "Sat, 16 Dec 2023 08:00:00 +0800"
+        from email.utils import parsedate_to_datetime
+
+        found = parsedate_to_datetime(value.strip())
+        return found.date().isoformat() if 1900 <= found.year <= 2099 else ""
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return ""
 
 
 def date_in_text(text: str, file_text: str = "") -> str:

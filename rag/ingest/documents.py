@@ -22,6 +22,7 @@ from rag.errors import CorpusError
 
 MAX_PDF_PAGES = 200  # an e-paper issue has dozens; more is a book or a file built to be slow
 GUTTER_MAX_CROSSING = 0.02  # share of a page's words that may cross a column gutter
+GUTTER_MIN_CROSSINGS = 3  # ... and this many on any page (a centred headline, a byline, a kicker)
 PARAGRAPH_GAP = 1.6  # a gap above this many usual line spacings starts a new block
 
 
@@ -112,9 +113,29 @@ def _page_text(page) -> str:
     gutter = _gutter(words, float(page.width))
     if gutter is None:
         return _blocks(words)
-    left = [w for w in words if w["x1"] <= gutter]
-    right = [w for w in words if w["x0"] >= gutter]
-    across = [w for w in words if w["x0"] < gutter < w["x1"]]  # a headline over both columns
+    # a line with a word over the gutter, or with words on both sides whose left part does not start
+    # at the left column's edge (a headline or byline centred over both columns: "本报记者" left of
+    # the gutter, "王五" right of it), is read whole, before the columns
+    lines: dict[int, list[dict]] = {}
+    for w in words:
+        lines.setdefault(round(w["top"]), []).append(w)
+    # where each column's lines start: the median start of the lines on that side
+    starts = {side: [min(w["x0"] for w in ln if (w["x1"] <= gutter) == (side == "left")) for ln in lines.values()
+                     if any((w["x1"] <= gutter) == (side == "left") for w in ln)] for side in ("left", "right")}
+    edges = {side: statistics.median(xs) if xs else 0.0 for side, xs in starts.items()}
+    width = float(page.width) / 2
+    spanning = set()
+    for top, line in lines.items():
+        lefts = [w for w in line if w["x1"] <= gutter]
+        rights = [w for w in line if w["x0"] >= gutter]
+        crossing = any(w["x0"] < gutter < w["x1"] for w in line)
+        off_left = bool(lefts) and min(w["x0"] for w in lefts) - edges["left"] > 0.3 * width
+        off_right = not lefts and bool(rights) and edges["right"] - min(w["x0"] for w in rights) > 0.1 * width
+        if crossing or off_left or off_right:
+            spanning.add(top)
+    across = [w for w in words if round(w["top"]) in spanning]
+    left = [w for w in words if w["x1"] <= gutter and round(w["top"]) not in spanning]
+    right = [w for w in words if w["x0"] >= gutter and round(w["top"]) not in spanning]
     parts = [_blocks(across), _blocks(left), _blocks(right)]
     return "\n\n".join(p for p in parts if p)
 
@@ -128,7 +149,9 @@ def _gutter(words: list[dict], width: float) -> float | None:
         left = sum(1 for w in words if w["x1"] <= x)
         if crossing < best_crossing and min(left, len(words) - left - crossing) >= 0.2 * len(words):
             best, best_crossing = x, crossing
-    if best is None or best_crossing > GUTTER_MAX_CROSSING * len(words):
+    # pdfplumber gives a Chinese line as one word: a short page has few, and its centred headline and
+    # byline cross any gutter; a few crossings are always allowed
+    if best is None or best_crossing > max(GUTTER_MIN_CROSSINGS, GUTTER_MAX_CROSSING * len(words)):
         return None
     return best
 

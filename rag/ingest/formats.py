@@ -122,6 +122,7 @@ def main_content(markup: str, visible: str) -> tuple[str, str, str] | None:
 def _jsonl_articles(text: str, source: str, stem: str, problems: list[str]) -> list[Article]:
     articles = []
     bad: list[str] = []
+    unread_dates: list[str] = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -136,6 +137,10 @@ def _jsonl_articles(text: str, source: str, stem: str, problems: list[str]) -> l
         body = unicodedata.normalize("NFC", row["text"].strip())
         title = row.get("title") if isinstance(row.get("title"), str) else ""
         title = title.strip() or first_sentence(body)
+        raw_date = str(row.get("date") or "")
+        date = normalise_date(raw_date)
+        if raw_date.strip() and not date:
+            unread_dates.append(f"{lineno} ({raw_date[:40]!r})")
         articles.append(
             Article(
                 doc_id=f"{stem}-{lineno:02d}",
@@ -143,9 +148,12 @@ def _jsonl_articles(text: str, source: str, stem: str, problems: list[str]) -> l
                 title=title,
                 text=body,
                 url=str(row.get("url") or ""),
-                date=normalise_date(str(row.get("date") or "")),
+                date=date,
             )
         )
+    if unread_dates:  # kept without a date: a date filter will leave them out, so say so
+        shown = ", ".join(unread_dates[:5]) + (f" … ({len(unread_dates)} lines)" if len(unread_dates) > 5 else "")
+        problems.append(f"{source}: 日期无法识别，按无日期处理 dates not understood, kept undated: line {shown}")
     if bad and not articles:
         raise CorpusError(f"{source}: 没有可用的行 no usable line: line {bad[0]}" + (f" and {len(bad) - 1} more" if len(bad) > 1 else ""))
     if bad:

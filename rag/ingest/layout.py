@@ -431,8 +431,14 @@ def split_page(text: str, source: str, stem: str) -> list[Article]:
     return articles
 
 
+# An archive's timestamp before the text ("2023-07-24 08:19，"): not part of a title
+_LEADING_STAMP = re.compile(r"^\W{0,3}(?:19|20)\d{2}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{1,2}(?:\s+\d{1,2}[:：]\d{2}(?:[:：]\d{2})?)?\W{0,3}[，,]?\s*")
+
+
 def first_sentence(text: str, limit: int = 40) -> str:
-    """The text's first sentence, at most `limit` characters: the title of an article printed without one."""
-    m = re.match(r"[^。！？!?\n]{1,%d}" % limit, text.strip())
-    return m.group(0) if m else text[:limit]
+    """The text's first sentence without a leading timestamp, at most `limit` characters: the title
+    of an article printed without one."""
+    stripped = _LEADING_STAMP.sub("", text.strip(), count=1) or text.strip()
+    m = re.match(r"[^。！？!?\n]{1,%d}" % limit, stripped)
+    return m.group(0) if m else stripped[:limit]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,8 @@ def _recover(index_dir, corpus_dir, encoder, stale: StaleIndexError) -> IndexDat
     log.warning("%d file(s) in the corpus are not in the index (an add was interrupted): indexing %s now",
                 len(stale.added), ", ".join(stale.added[:3]) + (" ..." if len(stale.added) > 3 else ""))
     try:
-        build_index(corpus, index_dir, Config.from_dict(manifest["settings"]), encoder=encoder)
+        build_index(corpus, index_dir, Config.from_dict(manifest["settings"]), encoder=encoder,
+                    progress=sys.stderr.isatty())  # a large file takes minutes: show the bar in a terminal
     except (RagError, OSError) as e:
         raise StaleIndexError(f"{stale} (picking them up failed: {e})") from e
     return load_index(index_dir, corpus_dir=corpus_dir)
