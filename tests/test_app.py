@@ -319,15 +319,19 @@ def test_first_build_shows_progress_and_the_api_answers_with_an_error(tmp_path):
             seen: set[str] = set()
             shot = False
             deadline = time.monotonic() + 120
-            while len(seen) < 2 and time.monotonic() < deadline:  # two different counts: the bar moves
+            ready = False
+            while len(seen) < 2 and not ready and time.monotonic() < deadline:  # the bar moves
                 text = page.locator("#status").inner_text()
                 seen |= set(re.findall(r"嵌入 embedding (\d+)/\d+", text))
+                ready = "就绪" in text
                 if seen and not shot:
                     # the status line with its progress bar (the focused chat box scrolls the page down)
                     page.locator("#status").screenshot(path=str(ARTIFACTS / "first-build.png"))
                     shot = True
                 page.wait_for_timeout(200)
-            assert len(seen) >= 2, seen
+            # two different counts, or one and then the end (on a loaded machine the page may miss
+            # the steps between two polls of its progress stream)
+            assert len(seen) >= 2 or (seen and ready), seen
             page.wait_for_function("() => document.querySelector('#status').innerText.includes('就绪')",
                                    timeout=180000)
             browser.close()
