@@ -181,6 +181,26 @@ def snippet(text: str, limit: int = 60) -> str:
     return flat if len(flat) <= limit else flat[:limit] + "…"
 
 
+# ---------------------------------------------------------------- script
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def to_simplified(text: str, same_length: bool = False) -> str:
+    """`text` in simplified characters (OpenCC t2s), for matching and reading; what is shown keeps
+    its own script. `same_length`: converted character by character where a phrase conversion would
+    change the length, so that offsets into the result are offsets into `text`."""
+    out = _t2s().convert(text)
+    if same_length and len(out) != len(text):
+        out = "".join(c2 if len(c2 := _t2s().convert(c)) == 1 else c for c in text)
+    return out
+
+
 # ---------------------------------------------------------------- sentences
 
 

@@ -39,7 +39,7 @@ from rag.answer.types import AnswerPart, Citation
 from rag.reader import load_reader
 from rag.retrieval.retriever import Hit, Retriever
 from rag.text import (CJK_CHARS, ROLE, Sentence, bigram_tokens, has_cjk, pinyin_doc_tokens, pinyin_query_tokens,
-                      sentences_in)
+                      sentences_in, to_simplified)
 
 log = logging.getLogger(__name__)
 
@@ -110,9 +110,16 @@ def _passages(hits: list[Hit], retriever: Retriever) -> tuple[list[str], list[in
 
 
 def _read(reader, question: str, hits: list[Hit], retriever: Retriever, max_spans: int = 10) -> tuple[list[_Found], float]:
-    """Spans of `question` in `hits`, placed in their sentences (best first), and the threshold."""
+    """Spans of `question` in `hits`, placed in their sentences (best first), and the threshold.
+
+    The reader reads question and passages in simplified characters (it was trained on simplified
+    text; DRCD's traditional text was converted): a Big5 archive's "高雄港…總投資金額" is read as
+    "高雄港…总投资金额". The conversion keeps every offset, so spans are cut from the article's
+    own text, in its own script.
+    """
     texts, shifts = _passages(hits, retriever)
-    reading = reader.read(question, texts, max_spans=max_spans * 2)
+    reading = reader.read(to_simplified(question), [to_simplified(t, same_length=True) for t in texts],
+                          max_spans=max_spans * 2)
     want, asked_noun = expected(question), asked_about(question)
     found: list[_Found] = []
     for sp in reading.spans:

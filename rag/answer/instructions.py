@@ -12,6 +12,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from rag.text import to_simplified
+
 # Text in an article that talks to the model instead of reporting news; it
 # is never evidence for what the model then says.
 # Text addressed to a model or to whoever reads the article ("ignore the above", "你现在是…",
@@ -63,13 +65,6 @@ def _invisible() -> frozenset[str]:
                      if unicodedata.category(chr(c)) in ("Cf", "Mn", "Me")) | frozenset(_BLANK_LETTERS)  # 0.2 s, once
 
 
-@lru_cache(maxsize=1)
-def _t2s():
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
 def _streams(text: str) -> tuple[str, list[int], str, list[int]]:
     """What the patterns read, with each character's offset in `text`: for the Chinese wording, NFKC
     (full-width letters become ASCII), traditional characters as simplified (無視 -> 无视), invisible
@@ -95,11 +90,7 @@ def _streams(text: str) -> tuple[str, list[int], str, list[int]]:
             zh_at.append(i)
             en.append(c)
             en_at.append(i)
-    flat = "".join(zh)
-    simplified = _t2s().convert(flat)
-    if len(simplified) != len(flat):  # a phrase converted to another length: convert character by character
-        simplified = "".join(_t2s().convert(c)[:1] or c for c in flat)
-    return simplified, zh_at, "".join(en), en_at
+    return to_simplified("".join(zh), same_length=True), zh_at, "".join(en), en_at
 
 
 @lru_cache(maxsize=256)

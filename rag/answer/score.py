@@ -41,7 +41,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from rag.errors import ReaderError
-from rag.text import cjk_bigrams
+from rag.text import cjk_bigrams, to_simplified
 
 WEIGHTS_FILE = Path(__file__).with_name("answer_score.json")
 FEATURES = ("margin", "gap", "rank", "article_coverage", "sentence_coverage", "constrained", "typed",
@@ -58,7 +58,10 @@ PROXIMITY_CHARS = 20.0
 
 def proximity(constraints: list[str], sentence: str, start: int, end: int) -> float:
     """exp(-d / PROXIMITY_CHARS) for the distance d in characters between [start, end) of `sentence`
-    and the nearest occurrence of a constraint in it (0 inside or touching); 0.0 when none occurs."""
+    and the nearest occurrence of a constraint in it (0 inside or touching); 0.0 when none occurs.
+    Script-blind: a simplified constraint is found in a traditional sentence (offsets kept)."""
+    sentence = to_simplified(sentence, same_length=True)
+    constraints = [to_simplified(c) for c in constraints]
     best = None
     for c in constraints:
         at = sentence.find(c)
@@ -80,8 +83,10 @@ def coverage(constraints: list[str], text: str) -> float:
     """
     if not constraints:
         return 1.0
+    # script-blind: a Big5 archive's "高雄港第七貨櫃中心" holds the question's "高雄港第七货柜中心"
+    text = to_simplified(text)
     total = 0.0
-    for c in constraints:
+    for c in map(to_simplified, constraints):
         if _held(c, text):
             total += 1.0
             continue

@@ -17,6 +17,7 @@ import re
 from functools import lru_cache
 
 from rag.errors import CorpusError
+from rag.text import to_simplified
 
 _BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
          (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))  # UTF-32 first: its LE BOM starts like UTF-16's
@@ -130,13 +131,6 @@ def _common_chars() -> frozenset[str]:
     return frozenset(sorted(counts, key=counts.__getitem__, reverse=True)[:COMMON_CHARS])
 
 
-@lru_cache(maxsize=1)
-def _t2s():
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
 # Non-CJK characters Chinese news is written with: its punctuation (full-width forms included),
 # numbered and layout marks. Kana, Hangul, box drawing and the like are not (ロ is how GB18030
 # reads the Big5 bytes of ①).
@@ -147,7 +141,7 @@ def _common_share(text: str) -> float:
     """Share of the characters beyond ASCII of (the first 20,000 characters of) `text`, in simplified
     form, that are common Chinese characters or news punctuation (1.0 when it has none)."""
     common = _common_chars()
-    rest = [c for c in _t2s().convert(text[:20_000]) if ord(c) > 0x7F and not c.isspace()]
+    rest = [c for c in to_simplified(text[:20_000]) if ord(c) > 0x7F and not c.isspace()]
     if not rest:
         return 1.0
     return sum(c in common or c in _NEWS_MARKS or "\uff01" <= c <= "\uff5e" for c in rest) / len(rest)

@@ -34,10 +34,9 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
 
 from rag.ingest.article import TITLE_MAX_CHARS, Article
-from rag.text import CJK_CHARS, SURNAMES, cjk_bigrams
+from rag.text import CJK_CHARS, SURNAMES, cjk_bigrams, to_simplified
 
 # records the version it was built with and is rebuilt (cheaply: unchanged passages come from
 # the embedding cache) when it differs, so users never keep titles from an older splitter.
@@ -96,17 +95,10 @@ class _Block:
     kind: str  # "head", "byline", "lead", "caption", "body"
 
 
-@lru_cache(maxsize=1)
-def _t2s():
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
 def _simplified(text: str) -> str:
     """`text` in simplified characters, for the layout patterns only (the article keeps its own
     script): "本報記者 韓雨桐" is a byline as "本报记者 韩雨桐" is, and 陳/張/劉 are common surnames."""
-    return _t2s().convert(text)
+    return to_simplified(text)
 
 
 def _classify(line: str) -> str:
