@@ -93,16 +93,13 @@ def _is_name_line(line: str) -> bool:
 class _Block:
     text: str
     kind: str  # "head", "byline", "lead", "caption", "body"
-
-
-def _simplified(text: str) -> str:
-    """`text` in simplified characters, for the layout patterns only (the article keeps its own
-    script): "本報記者 韓雨桐" is a byline as "本报记者 韩雨桐" is, and 陳/張/劉 are common surnames."""
-    return to_simplified(text)
+    # the stripped text in simplified characters, what the layout patterns read (the article keeps
+    # its own script): "本報記者 韓雨桐" is a byline as "本报记者 韩雨桐" is; 陳/張/劉 are common surnames
+    plain: str = ""
 
 
 def _classify(line: str) -> str:
-    bare = _simplified(_MD_HEADING.sub("", line).strip())
+    bare = to_simplified(_MD_HEADING.sub("", line).strip())
     if _CAPTION.search(bare):
         return "caption"
     if (_BYLINE.match(bare) or _is_name_line(bare)) and len(bare) <= _HEADLINE_MAX:
@@ -153,6 +150,7 @@ def _blocks(text: str) -> list[_Block]:
     for block, pieces in zip(blocks, parts):
         if len(pieces) > 1:
             block.text = "".join(pieces)
+        block.plain = to_simplified(block.text.strip())
     return blocks
 
 
@@ -186,7 +184,7 @@ def _short_headline(block: _Block) -> bool:
         block.kind in ("head", "body")
         and len(bare) <= _HEADLINE_MAX
         and not bare.endswith("。")
-        and not _JUMP.match(_simplified(bare))
+        and not _JUMP.match(block.plain)
     )
 
 
@@ -257,10 +255,10 @@ def _split_off_boxes_and_photos(blocks: list[_Block], segments: list[_Segment],
             body_from += 1
         item, photo = None, False
         end = seg.end
-        while end - 1 > body_from and _PAGE_CREDIT.match(_simplified(blocks[end - 1].text.strip())):
+        while end - 1 > body_from and _PAGE_CREDIT.match(blocks[end - 1].plain):
             end -= 1
         last = blocks[end - 1]
-        if seg.tail is None and last.kind == "caption" and _PHOTO_CREDIT.search(_simplified(last.text.strip())):
+        if seg.tail is None and last.kind == "caption" and _PHOTO_CREDIT.search(last.plain):
             photo = True
             item = end - 1
             while item - 1 > body_from and blocks[item - 1].kind == "caption":  # 图① … 图④ together
@@ -296,7 +294,7 @@ def _split_trailing_titles(blocks: list[_Block], segments: list[_Segment]) -> li
         while run_end < seg.end and blocks[run_end].kind in ("head", "byline"):
             run_end += 1
         name = next((m for m in range(seg.start + 1, run_end) if blocks[m].kind == "head"
-                     and _is_single_name(_simplified(blocks[m].text.strip()))), None)
+                     and _is_single_name(blocks[m].plain)), None)
         rest_has_byline = name is not None and any(b.kind == "byline" for b in blocks[name + 1 : run_end])
         label = None
         if rest_has_byline and out:
