@@ -97,6 +97,10 @@ def decode_bytes(data: bytes, source: str = "<bytes>", declared: str | None = No
             return text, codec
     if utf8 is not None:
         return utf8, "utf-8"
+    if legacy:  # the bytes are Chinese-encoded text, but not text a reader could use: no detector's
+        # guess at another code page (cp037 read 8 rare GB18030 characters as "K]K]a aãaã")
+        raise CorpusError(f"{source}: 解码后不像中文 the text does not read as Chinese in GB18030 or Big5 "
+                          "(garbage or another language); save it as UTF-8")
     from charset_normalizer import from_bytes
 
     best = from_bytes(data).best()
