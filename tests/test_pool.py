@@ -1,12 +1,10 @@
 """The fast embedding path: the bundled model in torch (bf16 where native), in a pool of worker processes."""
 
-from concurrent.futures.process import BrokenProcessPool
-
 import numpy as np
 import pytest
 
 from rag.encoders import load_encoder
-from rag.encoders.pool import POOL_MIN, pool_available, pool_workers
+from rag.encoders.pool import POOL_MIN, WorkerError, pool_available, pool_workers
 from rag.index import cache as cache_module
 from rag.index.cache import EmbeddingCache, embed_with_cache
 
@@ -61,7 +59,7 @@ def test_a_failing_pool_leaves_the_rest_to_this_process(tmp_path, monkeypatch):
 
     def dies_after_one_part(texts, fingerprint, workers=None):
         yield list(range(10)), nano.encode_documents(texts[:10])
-        raise BrokenProcessPool("a worker died")
+        raise WorkerError("an embedding worker stopped")
 
     monkeypatch.setattr(cache_module, "pool_available", lambda: True)
     monkeypatch.setattr(cache_module, "embed_in_pool", dies_after_one_part)

@@ -153,13 +153,13 @@ def _error_of(fn, *args):
 
 def test_the_previous_data_folder_outlives_the_switch(workdir):
     index, corpus = workdir / "index", workdir / "corpus"
-    old = read_manifest(index)
+    old = read_manifest(index)["segments"][0]["data"]
     (corpus / "new.txt").write_text("新文章\n\n本报记者 乙\n\n新文章的正文在这里，说的是新事。\n", encoding="utf-8")
-    build_index(corpus, index)
-    assert (index / old["data"] / "chunks.jsonl").is_file()  # a reader mid-load still finds its files
+    build_index(corpus, index, force=True)  # everything written again: the old segment is no longer listed
+    assert (index / old / "chunks.jsonl").is_file()  # a reader mid-load still finds its files
     (corpus / "newer.txt").write_text("更新的文章\n\n本报记者 丙\n\n更新的正文。\n", encoding="utf-8")
-    build_index(corpus, index)
-    assert not (index / old["data"]).exists()  # two switches later it is gone
+    build_index(corpus, index, force=True)
+    assert not (index / old).exists()  # two switches later it is gone
 
 
 @pytest.mark.slow
@@ -248,7 +248,8 @@ def test_a_cached_vector_of_the_wrong_size_is_embedded_again(workdir):
     [],
     "just a string",
     {"format": FORMAT},  # this version's format, nothing else
-    "drop:data", "drop:checksums", "drop:settings", "drop:encoder", "empty:checksums", "escape:data",
+    "drop:segments", "drop:settings", "drop:encoder", "empty:segments", "segment:escape", "segment:no-checksums",
+    "segment:twice", "segment:deleted-not-ids",
 ])
 def test_malformed_manifests_are_one_sentence(workdir, manifest):
     index, corpus = workdir / "index", workdir / "corpus"
@@ -256,12 +257,19 @@ def test_malformed_manifests_are_one_sentence(workdir, manifest):
     if isinstance(manifest, str) and ":" in manifest:
         how, key = manifest.split(":")
         manifest = dict(real)
+        segment = dict(real["segments"][0])
         if how == "drop":
             del manifest[key]
         elif how == "empty":
-            manifest[key] = {}
+            manifest[key] = []
+        elif key == "escape":
+            manifest["segments"] = [{**segment, "data": "../corpus"}]
+        elif key == "no-checksums":
+            manifest["segments"] = [{**segment, "checksums": {}}]
+        elif key == "twice":
+            manifest["segments"] = [segment, segment]
         else:
-            manifest[key] = "../corpus"
+            manifest["segments"] = [{**segment, "deleted": [1, 2]}]
     (index / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(IndexCorruptError, match="rebuild"):
         load_index(index, corpus_dir=corpus)
@@ -275,11 +283,12 @@ def test_malformed_manifests_are_one_sentence(workdir, manifest):
 def test_a_file_missing_from_the_checksums_is_refused(workdir):
     index = workdir / "index"
     real = json.loads((index / MANIFEST).read_text(encoding="utf-8"))
-    del real["checksums"]["articles.jsonl"]
+    checksums = real["segments"][0]["checksums"]
+    del checksums["articles.jsonl"]
     (index / MANIFEST).write_text(json.dumps(real), encoding="utf-8")
     with pytest.raises(IndexCorruptError):
         load_index(index, check_corpus=False)
-    real["checksums"] = {"chunks.jsonl": real["checksums"]["chunks.jsonl"], "articles.jsonl": "0" * 64}
+    real["segments"][0]["checksums"] = {"chunks.jsonl": checksums["chunks.jsonl"], "articles.jsonl": "0" * 64}
     (index / MANIFEST).write_text(json.dumps(real), encoding="utf-8")
     with pytest.raises(IndexCorruptError):  # every file on disk must be listed and verified
         load_index(index, check_corpus=False)

@@ -1,19 +1,32 @@
-"""The on-disk index: FAISS vectors, BM25, chunks, articles and a manifest.
+"""The on-disk index: segments of vectors, BM25 counts, chunks and articles, and a manifest.
 
 Layout of an index folder::
 
     index/
-      manifest.json        format, settings, corpus file hashes, file checksums,
-                           and the name of the data folder it describes
-      data-<id>/           vectors.faiss, chunks.jsonl, articles.jsonl, bm25/
+      manifest.json        format, settings, encoder, corpus file hashes, and the segments:
+                           data folders with their files' checksums and the ids removed since
+      data-<id>/ ...       one per segment (`rag.index.segment`)
       embeddings.sqlite    embedding cache, shared by all builds
       .lock                held while a build runs
 
-A build writes a fresh `data-<id>/` and then replaces `manifest.json` with
-`os.replace`, the one atomic step: until then readers keep the old manifest
-and the old data folder, so a build killed half-way leaves the previous index
-usable. The previous data folder is kept (a reader may still be loading from
-it); older ones and leftovers of killed builds are removed.
+Every change ends with one atomic step: `manifest.json` replaced with
+`os.replace`. Until then readers keep the old manifest and its segments, so a
+build killed half-way leaves the previous index usable.
+
+- Nothing changed: nothing is written.
+- Files added, changed or removed (same settings, encoder and splitter): the
+  new and changed files are read, their passages embedded (the cache holds
+  any seen before) and written as one new segment; the articles of changed
+  and removed files are marked deleted in their old segments. The cost is
+  that of the changed files, plus reading the live articles' near-duplicate
+  records and checking the segments' checksums.
+- Anything else (`--force`, other settings, a new splitter or encoder, more
+  than MAX_SEGMENTS segments, or more than MAX_DELETED_SHARE of the passages
+  deleted): every file is read again into one segment (vectors from the
+  cache where they exist).
+
+Data folders of the previous manifest are kept (a reader may still be
+loading from them); older ones and leftovers of killed builds are removed.
 """
 
 from __future__ import annotations
@@ -21,28 +34,30 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import shutil
 import time
-import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.config import Config, parse_store
 from rag.encoders import as_encoder, known_fingerprint, load_encoder
-from rag.errors import IndexStateError
-from rag.files import atomic_write, fsync_tree, sha256_file
-from rag.index.bm25 import build_bm25
+from rag.errors import CorpusError, IndexStateError
+from rag.files import atomic_write, sha256_bytes
 from rag.index.cache import EmbeddingCache, embed_with_cache
 from rag.index.lock import build_lock
-from rag.index.manifest import CACHE, FORMAT, MANIFEST, NEAR_DUPLICATES, read_articles, read_manifest, verify_files, write_jsonl
+from rag.index.manifest import CACHE, FORMAT, MANIFEST, read_manifest, verify_files
+from rag.index.near_duplicates import StoryGrouper
+from rag.index.segment import read_segment, write_segment
 from rag.ingest.article import Article
 from rag.ingest.chunking import chunk_articles
-from rag.index.near_duplicates import near_duplicate_groups
-from rag.ingest.corpus import Corpus, SkippedFile, keep_ids, load_corpus
+from rag.ingest.corpus import Corpus, SkippedFile, content_key, corpus_files, id_stems, keep_ids, load_corpus
+from rag.ingest.formats import SUPPORTED_SUFFIXES, parse_document
 from rag.ingest.layout import SPLITTER_VERSION
 
 log = logging.getLogger(__name__)
+
+MAX_SEGMENTS = 16  # more: the next change merges everything into one segment (a search merges one store per segment)
+MAX_DELETED_SHARE = 0.25  # more passages deleted than this: merged too (they still cost memory and load time)
 
 
 @dataclass
@@ -57,6 +72,9 @@ class BuildReport:
     skipped: list[SkippedFile] = field(default_factory=list)
     up_to_date: bool = False
     problems: list[str] = field(default_factory=list)  # lines left out of files that were read
+    incremental: bool = False  # a segment added (or ids deleted) instead of everything written again
+    removed: int = 0  # articles deleted from the index by this build
+    embed_seconds: float = 0.0  # of `seconds`, the time spent embedding
 
 
 def build_index(
@@ -68,12 +86,13 @@ def build_index(
     force: bool = False,
     notify=None,
     ray_address: str | None = None,
+    exclude: set[str] | frozenset[str] = frozenset(),
 ) -> BuildReport:
-    """Build (or update) the index of a corpus folder.
+    """Build the index of a corpus folder, or bring it up to date with the folder.
 
-    Unchanged corpora with unchanged settings are left alone; otherwise every
-    chunk is re-assembled but only passages missing from the embedding cache
-    go through the model.
+    Unchanged corpora with unchanged settings are left alone; added, changed
+    and removed files update the index in place (see the module docstring);
+    anything else rebuilds it, embedding only passages missing from the cache.
 
     Args:
         corpus_dir: folder of .txt/.md/.html/.jsonl/.pdf/.docx files.
@@ -81,11 +100,16 @@ def build_index(
         config: build settings (model, chunking, index type, tokenizer).
         encoder: an `Encoder` (or a SentenceTransformer) to use instead of loading `config.model`.
         progress: show a progress bar while embedding.
-        force: rebuild even when nothing changed.
+        force: rebuild everything even when nothing changed.
         notify: optional callable(message, fraction=None) told what the build is
             doing (for a UI); while embedding, `fraction` is the share done.
         ray_address: embed new passages with Ray: "local" starts Ray on this
             machine, anything else is a cluster address.
+        exclude: doc ids to leave out of the index from now on (`rag remove <doc_id>`: an article
+            of a file whose other articles stay); kept in the manifest for later builds.
+    Raises:
+        CorpusError: no readable article in the folder.
+        BuildLockedError: another build holds the index.
     """
     config = config or Config()
     index_dir = Path(index_dir)
@@ -95,118 +119,248 @@ def build_index(
         say("读取文章 reading articles…")
         old = None
         with contextlib.suppress(IndexStateError, OSError):
-            old = read_manifest(index_dir)
-        # files indexed before keep their article ids whatever was added since, and articles whose
-        # boundaries a newer splitter did not change keep theirs
-        corpus = load_corpus(corpus_dir, known=set(old["corpus_files"]) if old else frozenset())
-        old_data = None  # the previous index's data folder, checked once, for both uses below
-        if old is not None:
-            with contextlib.suppress(IndexStateError, OSError):
-                old_data = verify_files(index_dir, old)
+            manifest = read_manifest(index_dir)
+            verify_files(index_dir, manifest)  # a damaged index is built again from scratch
+            old = manifest
         encoder = as_encoder(encoder) if encoder is not None else None
         fingerprint = encoder.fingerprint if encoder is not None else known_fingerprint(config.model)
         if fingerprint is None:  # another named model: loaded to know its weights
             say(f"加载模型 loading {config.model}…")
             encoder = load_encoder(config.model)
             fingerprint = encoder.fingerprint
-        if (not force and old_data is not None and old["settings"] == config.build_settings()
-                and old["corpus_files"] == corpus.file_hashes and old.get("splitter") == SPLITTER_VERSION
-                and old.get("encoder") == fingerprint):
-            return BuildReport(
-                str(index_dir), old["articles"], old["chunks"], 0, time.perf_counter() - t0,
-                corpus.skipped, up_to_date=True, problems=corpus.problems,
-            )
-        if old_data is not None:
-            corpus.articles = keep_ids(corpus.articles, _previous_articles(old_data))
-        if encoder is None:
-            say(f"加载模型 loading {config.model}…")
+        excluded = sorted(set(old.get("excluded", [])) | set(exclude)) if old else sorted(exclude)
+        job = _Job(Path(corpus_dir), index_dir, config, encoder, progress, t0, say, ray_address, excluded)
+        same_build = (old is not None and old["settings"] == config.build_settings()
+                      and old.get("splitter") == SPLITTER_VERSION and old.get("encoder") == fingerprint)
+        if same_build and not force:
+            plan = _plan(job, old)
+            if plan.nothing_to_do:
+                reasons = old.get("skipped_reasons", {})
+                return BuildReport(str(index_dir), old["articles"], old["chunks"], 0, time.perf_counter() - t0,
+                                   [SkippedFile(n, reasons.get(n, "")) for n in old.get("skipped_files", [])],
+                                   up_to_date=True)
+            if _incremental_ok(old, config):
+                return job.update(old, plan)
+        return job.rebuild(old)
+
+
+@dataclass
+class _Plan:
+    """What changed in the corpus folder since the manifest was written."""
+
+    hashes: dict[str, str]  # every supported file now -> SHA-256 of its bytes
+    to_read: list[str]  # added or changed files
+    gone: list[str]  # indexed files removed or changed: their articles are deleted
+    newly_excluded: set[str]  # doc ids excluded by this build
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not self.to_read and not self.gone and not self.newly_excluded
+
+
+def _plan(job: "_Job", old: dict) -> _Plan:
+    indexed: dict[str, str] = old["corpus_files"]
+    skipped = set(old.get("skipped_files", []))
+    hashes: dict[str, str] = {}
+    for p in corpus_files(job.corpus_dir):
+        if p.suffix.lower() in SUPPORTED_SUFFIXES:
+            try:
+                hashes[p.name] = sha256_bytes(p.read_bytes())
+            except OSError:  # read again (and reported as skipped) below; its old articles leave the index
+                hashes[p.name] = "unreadable"
+    to_read = [n for n, h in hashes.items() if indexed.get(n) != h and (n in indexed or n not in skipped)]
+    gone = [n for n in indexed if hashes.get(n) != indexed[n]]
+    return _Plan(hashes, to_read, gone, set(job.excluded) - set(old.get("excluded", [])))
+
+
+def _incremental_ok(old: dict, config: Config) -> bool:
+    if parse_store(config.store)["kind"] != "faiss":
+        return False  # a Milvus collection holds one segment's rows: rewritten whole (see rag.index.store)
+    segments = old["segments"]
+    total = sum(s.get("chunks", 0) + s.get("deleted_chunks", 0) for s in segments)
+    deleted = sum(s.get("deleted_chunks", 0) for s in segments)
+    return len(segments) < MAX_SEGMENTS and deleted <= MAX_DELETED_SHARE * max(total, 1)
+
+
+@dataclass
+class _Job:
+    corpus_dir: Path
+    index_dir: Path
+    config: Config
+    encoder: object
+    progress: bool
+    t0: float
+    say: object
+    ray_address: str | None
+    excluded: list[str]
+
+    def _encoder(self):
+        if self.encoder is None:
+            self.say(f"加载模型 loading {self.config.model}…")
             # with Ray the workers embed; this process still loads the encoder for its fingerprint and size
-            encoder = load_encoder(config.model)
-        return _write_index(corpus, corpus_dir, index_dir, config, encoder, progress, t0, say, ray_address)
+            self.encoder = load_encoder(self.config.model)
+        return self.encoder
 
+    embed_seconds: float = 0.0
 
-def _previous_articles(data: Path) -> list[Article]:
-    """The articles of the (verified) data folder being replaced ([] when it cannot be read)."""
-    try:
-        return read_articles(data / "articles.jsonl")
-    except (IndexStateError, OSError, ValueError, TypeError, KeyError):
-        return []
+    def _embed(self, chunks) -> tuple:
+        encoder = self._encoder()
+        cache = EmbeddingCache(self.index_dir / CACHE, encoder.fingerprint)
+        t0 = time.perf_counter()
+        try:
+            return embed_with_cache(
+                encoder, [c.embed_text for c in chunks], cache, progress=self.progress,
+                on_batch=lambda done, total: self.say(f"嵌入 embedding {done}/{total} 段新文本 new passages…",
+                                                      done / max(total, 1)),
+                ray_address=self.ray_address, model_name=self.config.model,
+            )
+        finally:
+            cache.close()
+            self.embed_seconds += time.perf_counter() - t0
 
+    # ---------------------------------------------------------------- everything again
 
-def _write_index(corpus: Corpus, corpus_dir, index_dir: Path, config: Config, encoder, progress, t0,
-                 say=lambda message, fraction=None: None, ray_address: str | None = None) -> BuildReport:
-    from rag.index.store import FaissStore, MilvusStore
+    def rebuild(self, old: dict | None) -> BuildReport:
+        """Every file read again into one segment."""
+        from rag.index.store import MilvusStore
 
-    chunks = chunk_articles(corpus.articles, config.chunk_size, config.chunk_overlap)
-    cache = EmbeddingCache(index_dir / CACHE, encoder.fingerprint)
-    try:
-        vectors, embedded = embed_with_cache(
-            encoder, [c.embed_text for c in chunks], cache, progress=progress,
-            on_batch=lambda done, total: say(f"嵌入 embedding {done}/{total} 段新文本 new passages…", done / total),
-            ray_address=ray_address, model_name=config.model,
-        )
-    finally:
-        cache.close()
-    dim = encoder.dim
+        corpus = load_corpus(self.corpus_dir, known=set(old["corpus_files"]) if old else frozenset())
+        if old is not None:
+            with contextlib.suppress(IndexStateError, OSError, ValueError, TypeError, KeyError):
+                previous = [a for s in old["segments"] for a in read_segment(self.index_dir, s, groups=False).live_articles]
+                corpus.articles = keep_ids(corpus.articles, previous)
+        excluded = set(self.excluded)
+        articles = [a for a in corpus.articles if a.doc_id not in excluded]
+        chunks = chunk_articles(articles, self.config.chunk_size, self.config.chunk_overlap)
+        vectors, embedded = self._embed(chunks)
+        self.say("查找重复报道 grouping near-duplicate articles…")
+        grouper = StoryGrouper()
+        grouper.add(articles)
+        self.say("写入索引 writing the index…")
+        store = parse_store(self.config.store)
+        entry = write_segment(self.index_dir, chunks, articles, vectors, self.config, grouper,
+                              store_vectors=store["kind"] == "faiss")
+        if store["kind"] == "milvus":
+            uri = store["uri"]
+            if uri.endswith(".db") and not Path(uri).is_absolute():
+                uri = str((self.index_dir / uri).resolve())
+            store = {**store, "uri": uri, "collection": MilvusStore.collection_name(self.index_dir, entry["data"])}
+            self.say("写入 Milvus writing vectors to Milvus…")
+            MilvusStore.build(uri, store["collection"], vectors)
+        manifest = self._manifest([entry], corpus.file_hashes, corpus.content_keys,
+                                  {s.source: s.reason for s in corpus.skipped}, store)
+        self._switch(manifest, old)
+        if store["kind"] == "milvus":
+            MilvusStore(store["uri"], store["collection"]).drop_others(MilvusStore.collection_prefix(self.index_dir))
+        seconds = time.perf_counter() - self.t0
+        log.info("indexed %d articles, %d chunks (%d embedded) in %.1f s", len(articles), len(chunks), embedded, seconds)
+        return BuildReport(str(self.index_dir), len(articles), len(chunks), embedded, seconds, corpus.skipped,
+                           problems=corpus.problems, embed_seconds=self.embed_seconds)
 
-    say("写入索引 writing the index…")
-    name = f"data-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    tmp = index_dir / f".tmp-{name}"
-    tmp.mkdir(parents=True)
-    store = parse_store(config.store)
-    if store["kind"] == "faiss":
-        FaissStore.build(vectors, config.index_type).save(tmp)
-    else:
-        uri = store["uri"]
-        if uri.endswith(".db") and not Path(uri).is_absolute():
-            uri = str((index_dir / uri).resolve())
-        store = {**store, "uri": uri, "collection": MilvusStore.collection_name(index_dir, name)}
-        say("写入 Milvus writing vectors to Milvus…")
-        MilvusStore.build(uri, store["collection"], vectors)
-    build_bm25(chunks, config).save(str(tmp / "bm25"), show_progress=False)
-    write_jsonl(tmp / "chunks.jsonl", (asdict(c) for c in chunks))
-    write_jsonl(tmp / "articles.jsonl", (a.to_dict() for a in corpus.articles))
-    say("查找重复报道 grouping near-duplicate articles…")
-    (tmp / NEAR_DUPLICATES).write_text(json.dumps({"groups": near_duplicate_groups(corpus.articles)}, ensure_ascii=False),
-                                       encoding="utf-8")
-    checksums = {
-        str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
-    }
-    fsync_tree(tmp)  # data must be on disk before the manifest points at it
-    os.rename(tmp, index_dir / name)
+    # ---------------------------------------------------------------- only what changed
 
-    manifest = {
-        "format": FORMAT,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "data": name,
-        "settings": config.build_settings(),
-        "encoder": encoder.fingerprint,
-        "store": store,
-        "dim": int(dim),
-        "articles": len(corpus.articles),
-        "chunks": len(chunks),
-        "corpus_dir": str(Path(corpus_dir).resolve()),
-        "corpus_files": corpus.file_hashes,
-        "content_keys": corpus.content_keys,
-        "splitter": SPLITTER_VERSION,
-        "skipped_files": [s.source for s in corpus.skipped],
-        "checksums": checksums,
-    }
-    previous = None
-    with contextlib.suppress(IndexStateError, OSError):
-        previous = read_manifest(index_dir)["data"]
-    atomic_write(index_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))  # the atomic switch
-    if store["kind"] == "milvus":
-        MilvusStore(store["uri"], store["collection"]).drop_others(MilvusStore.collection_prefix(index_dir))
-    # Drop older data and leftovers of killed builds, but keep the previous data folder: a reader
-    # that read the old manifest a moment ago is still loading from it (the one after drops it).
-    for old in index_dir.iterdir():
-        if (old.is_dir() and old.name not in (name, previous)
-                and (old.name.startswith("data-") or old.name.startswith(".tmp-data-"))):
-            shutil.rmtree(old, ignore_errors=True)
-    seconds = time.perf_counter() - t0
-    log.info("indexed %d articles, %d chunks (%d embedded) in %.1f s", len(corpus.articles), len(chunks), embedded, seconds)
-    return BuildReport(str(index_dir), len(corpus.articles), len(chunks), embedded, seconds, corpus.skipped,
-                       problems=corpus.problems)
+    def update(self, old: dict, plan: _Plan) -> BuildReport:
+        """A segment for the added and changed files; the articles of changed and removed files, and
+        newly excluded ids, marked deleted where they were."""
+        segments = [dict(s) for s in old["segments"]]
+        data = [read_segment(self.index_dir, s) for s in segments]
+        gone = set(plan.gone)
+        excluded = set(self.excluded)
+        previous = {}  # file -> its live articles (ids kept for a changed file's new version)
+        removed = 0
+        for entry, segment in zip(segments, data):
+            deleted = set(entry.get("deleted", []))
+            newly = {a.doc_id for a in segment.live_articles if a.source in gone or a.doc_id in excluded}
+            for a in segment.live_articles:
+                if a.source in gone:
+                    previous.setdefault(a.source, []).append(a)
+            if newly:
+                lost = sum(1 for c in segment.chunks if c.doc_id in newly)
+                entry["deleted"] = sorted(deleted | newly)
+                entry["chunks"] = entry.get("chunks", 0) - lost
+                entry["deleted_chunks"] = entry.get("deleted_chunks", 0) + lost
+                entry["articles"] = entry.get("articles", 0) - len(newly)
+                removed += len(newly)
+        file_hashes = {n: h for n, h in old["corpus_files"].items() if n not in gone}
+        content_keys = {n: k for n, k in old.get("content_keys", {}).items() if n not in gone}
+        reasons = old.get("skipped_reasons", {})
+        skipped = {n: reasons.get(n, "") for n in old.get("skipped_files", [])
+                   if n in plan.hashes and n not in plan.to_read}
+        problems: list[str] = []
+        reported: list[SkippedFile] = []
+        stems = id_stems(list(plan.hashes), known=set(old["corpus_files"]))  # a changed file keeps its stem
+        new_articles: list[Article] = []
+        for name in plan.to_read:
+            try:
+                raw = (self.corpus_dir / name).read_bytes()
+                articles = parse_document(raw, name, stems[name], problems)
+            except OSError as e:
+                reported.append(SkippedFile(name, f"无法读取 cannot read it ({e.strerror or e})"))
+                continue
+            except CorpusError as e:
+                reported.append(SkippedFile(name, str(e).removeprefix(f"{name}: ")))
+                continue
+            file_hashes[name] = sha256_bytes(raw)
+            content_keys[name] = content_key(articles)
+            articles = keep_ids(articles, previous.get(name, []))
+            new_articles.extend(a for a in articles if a.doc_id not in excluded)
+        for s in reported:
+            log.warning("skipped %s: %s", s.source, s.reason)
+        skipped.update((s.source, s.reason) for s in reported)
+        embedded = 0
+        if new_articles:
+            chunks = chunk_articles(new_articles, self.config.chunk_size, self.config.chunk_overlap)
+            vectors, embedded = self._embed(chunks)
+            self.say("查找重复报道 grouping near-duplicate articles…")
+            grouper = StoryGrouper()
+            live = [(s.live_articles, s) for s in data]
+            grouper.resume([a for articles, _ in live for a in articles],
+                           {k: v for _, s in live for k, v in s.leader_of.items()},
+                           {k: v for _, s in live for k, v in s.signatures.items()})
+            grouper.add(new_articles)
+            self.say("写入索引 writing the index…")
+            segments.append(write_segment(self.index_dir, chunks, new_articles, vectors, self.config, grouper))
+        if not any(s.get("articles", 0) > 0 for s in segments):
+            raise CorpusError(f"no readable articles in {self.corpus_dir}")
+        manifest = self._manifest(segments, file_hashes, content_keys, skipped, old.get("store", {"kind": "faiss"}))
+        self._switch(manifest, old)
+        seconds = time.perf_counter() - self.t0
+        log.info("index updated: %d article(s) added, %d removed, %d passages embedded in %.1f s",
+                 len(new_articles), removed, embedded, seconds)
+        return BuildReport(str(self.index_dir), manifest["articles"], manifest["chunks"], embedded, seconds, reported,
+                           problems=problems, incremental=True, removed=removed, embed_seconds=self.embed_seconds)
 
+    # ---------------------------------------------------------------- the switch
 
+    def _manifest(self, segments: list[dict], file_hashes: dict, content_keys: dict, skipped: dict[str, str],
+                  store: dict) -> dict:
+        encoder = self._encoder()
+        return {
+            "format": FORMAT,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "segments": segments,
+            "settings": self.config.build_settings(),
+            "encoder": encoder.fingerprint,
+            "store": store,
+            "dim": int(encoder.dim),
+            "articles": sum(s.get("articles", 0) for s in segments),
+            "chunks": sum(s.get("chunks", 0) for s in segments),
+            "corpus_dir": str(self.corpus_dir.resolve()),
+            "corpus_files": dict(sorted(file_hashes.items())),
+            "content_keys": dict(sorted(content_keys.items())),
+            "splitter": SPLITTER_VERSION,
+            "skipped_files": sorted(skipped),
+            "skipped_reasons": dict(sorted(skipped.items())),
+            "excluded": self.excluded,
+        }
+
+    def _switch(self, manifest: dict, old: dict | None) -> None:
+        """Replace the manifest (the one atomic step), then drop data folders nobody can be reading:
+        those of neither the new nor the previous manifest (a reader that read the previous one a
+        moment ago is still loading from its folders; the next switch drops them)."""
+        atomic_write(self.index_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
+        keep = {s["data"] for s in manifest["segments"]} | {s["data"] for s in (old or {}).get("segments", [])}
+        for folder in self.index_dir.iterdir():
+            if (folder.is_dir() and folder.name not in keep
+                    and (folder.name.startswith("data-") or folder.name.startswith(".tmp-data-"))):
+                shutil.rmtree(folder, ignore_errors=True)

@@ -10,7 +10,6 @@ import contextlib
 import hashlib
 import logging
 import sqlite3
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -172,7 +171,7 @@ def embed_with_cache(
                 try:
                     for positions, vecs in embed_in_pool(missing, encoder.fingerprint):
                         store([missing[i] for i in positions], vecs)
-                except (BrokenProcessPool, OSError, ImportError) as e:  # a worker killed (memory), no torch
+                except (OSError, ImportError) as e:  # a worker killed (memory) or unable to start
                     log.warning("the embedding workers failed (%s): embedding the rest in this process", e)
             rest = [t for t in missing if key(t) not in cached]
             step = 8 if on_batch else 64  # with a UI watching: a progress step about every second

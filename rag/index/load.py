@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.config import Config
 from rag.errors import IndexCorruptError, IndexStateError, StaleIndexError
-from rag.index.bm25 import import_bm25s
+from rag.index.bm25 import BM25, SegmentTerms
 from rag.index.lock import build_running
-from rag.index.manifest import NEAR_DUPLICATES, corpus_changes, read_articles, read_jsonl, read_manifest, verify_files
+from rag.index.manifest import corpus_changes, read_manifest, verify_files
+from rag.index.near_duplicates import groups_of
+from rag.index.segment import read_segment
 from rag.ingest.article import Article
 from rag.ingest.chunking import Chunk
 from rag.ingest.layout import SPLITTER_VERSION
@@ -27,8 +28,8 @@ class IndexData:
     manifest: dict
     chunks: list[Chunk]
     articles: dict[str, Article]
-    store: object  # FaissStore or MilvusStore: .search(vectors, depth), .ntotal
-    bm25: object
+    store: object  # FaissStore or MilvusStore: .search(vectors, depth), .ntotal; row i = chunks[i]
+    bm25: object  # rag.index.bm25.BM25: .get_scores(tokens) -> float32 (len(chunks),)
     # doc id -> every doc id of its near-duplicate group, in corpus order (grouped articles only;
     # empty for an index built before groups were recorded)
     groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -61,7 +62,7 @@ def load_index(index_dir: str | Path = "index", corpus_dir: str | Path | None = 
             # A build may have switched the manifest meanwhile (and dropped the data folder we were
             # reading, or released its lock just after copying new files): the new manifest is
             # consistent with the corpus, so read that one instead.
-            if attempt < LOAD_ATTEMPTS and _manifest_data(index_dir) not in (None, manifest["data"]):
+            if attempt < LOAD_ATTEMPTS and _manifest_data(index_dir) not in (None, _segment_names(manifest)):
                 continue
             raise
     raise AssertionError("unreachable")
@@ -70,9 +71,14 @@ def load_index(index_dir: str | Path = "index", corpus_dir: str | Path | None = 
 LOAD_ATTEMPTS = 5
 
 
-def _manifest_data(index_dir: Path) -> str | None:
+def _segment_names(manifest: dict) -> tuple:
+    return tuple((s["data"], tuple(s.get("deleted", ()))) for s in manifest["segments"])
+
+
+def _manifest_data(index_dir: Path) -> tuple | None:
+    """What the current manifest points at (None when it cannot be read)."""
     try:
-        return read_manifest(index_dir)["data"]
+        return _segment_names(read_manifest(index_dir))
     except (IndexStateError, OSError):
         return None
 
@@ -100,23 +106,35 @@ def _check_corpus(index_dir: Path, manifest: dict, corpus_dir) -> None:
 
 
 def _load_data(index_dir: Path, manifest: dict) -> IndexData:
+    """Every segment's live rows, merged: chunks, articles, vectors, BM25 and near-duplicate groups."""
     from rag.index.store import FaissStore, MilvusStore
 
-    bm25s = import_bm25s()
-    data = verify_files(index_dir, manifest)
+    verify_files(index_dir, manifest)
     try:
-        chunks = [Chunk(**row) for row in read_jsonl(data / "chunks.jsonl")]
-        articles = {a.doc_id: a for a in read_articles(data / "articles.jsonl")}
+        chunks: list[Chunk] = []
+        articles: dict[str, Article] = {}
+        vector_parts, term_parts, leader_of = [], [], {}
         spec = manifest.get("store", {"kind": "faiss"})
-        store = FaissStore.load(data) if spec["kind"] == "faiss" else MilvusStore(spec["uri"], spec["collection"])
-        bm25 = bm25s.BM25.load(str(data / "bm25"))
+        for entry in manifest["segments"]:
+            segment = read_segment(index_dir, entry)
+            live = segment.live_chunks
+            chunks.extend(c for c, keep in zip(segment.chunks, live) if keep)
+            articles.update((a.doc_id, a) for a in segment.live_articles)
+            if spec["kind"] == "faiss":
+                vector_parts.append((FaissStore.load(index_dir / entry["data"]), live))
+            term_parts.append((SegmentTerms.load(index_dir / entry["data"]), live))
+            leader_of.update(segment.leader_of)
+        if spec["kind"] == "faiss":
+            store = FaissStore.merged(vector_parts, Config.from_dict(manifest["settings"]).index_type)
+        else:
+            store = MilvusStore(spec["uri"], spec["collection"])
+        bm25 = BM25(term_parts)
         groups: dict[str, tuple[str, ...]] = {}
-        if (data / NEAR_DUPLICATES).exists():
-            for group in json.loads((data / NEAR_DUPLICATES).read_text(encoding="utf-8"))["groups"]:
-                groups.update(dict.fromkeys(group, tuple(group)))
+        for group in groups_of(list(articles), leader_of):
+            groups.update(dict.fromkeys(group, tuple(group)))
     except Exception as e:  # checksums matched, so this is a foreign or buggy file
         raise IndexCorruptError(f"cannot read the index in {index_dir} ({e}): rebuild with `python -m rag build`") from e
-    if store.ntotal != len(chunks):
+    if store.ntotal != len(chunks) or bm25.num_docs != len(chunks):
         raise IndexCorruptError(f"the index in {index_dir} is inconsistent ({store.ntotal} vectors, {len(chunks)} chunks): "
                                 "rebuild with `python -m rag build`")
     return IndexData(index_dir, manifest, chunks, articles, store, bm25, groups)

@@ -1,8 +1,9 @@
 """The index manifest: what an index holds and how it was built, checked before anything is served.
 
-`manifest.json` names the data folder, the build settings, the encoder's
-fingerprint, the splitter version, the corpus files' hashes and every data
-file's SHA-256. Replacing it (`atomic_write`) is a build's one atomic step.
+`manifest.json` lists the segments (`rag.index.segment`: data folders with
+every file's SHA-256 and the doc ids removed from each since), the build
+settings, the encoder's fingerprint, the splitter version and the corpus
+files' hashes. Replacing it (`atomic_write`) is a build's one atomic step.
 A manifest that is missing, damaged, of another format or of another
 encoder is one `IndexStateError` sentence naming `python -m rag build`.
 """
@@ -19,10 +20,9 @@ from rag.ingest.article import Article
 from rag.ingest.corpus import corpus_files
 from rag.ingest.formats import SUPPORTED_SUFFIXES
 
-FORMAT = "rag-index v2"  # v2: the encoder's fingerprint, headline and byline offsets
+FORMAT = "rag-index v3"  # v3: segments (adds write a segment, removals mark ids deleted); v2: the encoder's fingerprint
 MANIFEST = "manifest.json"
 CACHE = "embeddings.sqlite"
-NEAR_DUPLICATES = "near_duplicates.json"  # in a data folder: the groups of `near_duplicates`
 
 
 def write_jsonl(path: Path, rows) -> None:
@@ -63,7 +63,7 @@ def read_manifest(index_dir: str | Path) -> dict:
 
 # What every manifest holds, with its type; checked on load so that a damaged or hand-edited
 # manifest is one sentence, not a KeyError deep in a search.
-_MANIFEST_FIELDS = {"data": str, "settings": dict, "checksums": dict, "corpus_files": dict, "articles": int,
+_MANIFEST_FIELDS = {"segments": list, "settings": dict, "corpus_files": dict, "articles": int,
                     "chunks": int, "dim": int, "encoder": str}
 _REQUIRED_DATA = ("chunks.jsonl", "articles.jsonl")
 
@@ -72,17 +72,27 @@ def _manifest_problem(manifest: dict) -> str | None:
     for key, kind in _MANIFEST_FIELDS.items():
         if not isinstance(manifest.get(key), kind):
             return f"{key!r} is missing or not a {kind.__name__}"
-    data = manifest["data"]
-    if not data.startswith("data-") or Path(data).name != data:
-        return f"data folder {data!r} is not a data folder name"
-    checksums = manifest["checksums"]
-    for rel, digest in checksums.items():
-        if (not isinstance(digest, str) or len(digest) != 64 or Path(rel).is_absolute()
-                or ".." in Path(rel).parts):
-            return f"checksum entry {rel!r} is malformed"
-    missing = [name for name in _REQUIRED_DATA if name not in checksums]
-    if missing:
-        return f"no checksum for {', '.join(missing)}"
+    if not manifest["segments"]:
+        return "it lists no segment"
+    names = set()
+    for segment in manifest["segments"]:
+        if not isinstance(segment, dict):
+            return "a segment is not an object"
+        data, checksums, deleted = segment.get("data"), segment.get("checksums"), segment.get("deleted", [])
+        if not isinstance(data, str) or not data.startswith("data-") or Path(data).name != data or data in names:
+            return f"data folder {data!r} is not a data folder name (or is listed twice)"
+        names.add(data)
+        if not isinstance(checksums, dict):
+            return f"segment {data} has no checksums"
+        if not isinstance(deleted, list) or not all(isinstance(d, str) for d in deleted):
+            return f"segment {data}: 'deleted' is not a list of ids"
+        for rel, digest in checksums.items():
+            if (not isinstance(digest, str) or len(digest) != 64 or Path(rel).is_absolute()
+                    or ".." in Path(rel).parts):
+                return f"checksum entry {rel!r} is malformed"
+        missing = [name for name in _REQUIRED_DATA if name not in checksums]
+        if missing:
+            return f"no checksum for {', '.join(missing)} in {data}"
     if not isinstance(manifest["settings"].get("model"), str):
         return "the settings name no model"
     if not isinstance(manifest.get("store", {}), dict):
@@ -94,18 +104,24 @@ def _manifest_problem(manifest: dict) -> str | None:
     return None
 
 
-def verify_files(index_dir: Path, manifest: dict) -> Path:
-    """Check the data folder against the manifest: every file listed, present and matching; return it."""
-    data = index_dir / manifest["data"]
+def verify_files(index_dir: Path, manifest: dict) -> list[Path]:
+    """Check every segment's data folder against the manifest: every file listed, present and
+    matching; return the folders, in order."""
+    return [verify_segment(index_dir, segment) for segment in manifest["segments"]]
+
+
+def verify_segment(index_dir: Path, segment: dict) -> Path:
+    """Check one segment's data folder: every file listed, present and matching its SHA-256."""
+    data = index_dir / segment["data"]
     if not data.is_dir():
         raise IndexCorruptError(f"index folder {data} is missing: rebuild with `python -m rag build`")
-    listed = set(manifest["checksums"])
+    listed = set(segment["checksums"])
     on_disk = {str(p.relative_to(data)) for p in data.rglob("*") if p.is_file()}
     unlisted = sorted(on_disk - listed)
     if unlisted:
         raise IndexCorruptError(f"index file {data / unlisted[0]} is not in the manifest's checksums: "
                                 "rebuild with `python -m rag build --force`")
-    for rel, digest in manifest["checksums"].items():
+    for rel, digest in segment["checksums"].items():
         path = data / rel
         if not path.is_file():
             raise IndexCorruptError(f"index file {path} is missing: rebuild with `python -m rag build`")

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from rag.ingest.article import Article
 
 SHINGLE = 5
@@ -51,53 +53,116 @@ def _numbers_agree(a: str, b: str) -> bool:
 MAX_CANDIDATES = 50  # earlier group leaders compared per article: bounded work per article
 
 
-def near_duplicate_groups(articles: list[Article]) -> list[list[str]]:
-    """Groups (two or more doc ids, in corpus order) of articles that are near-duplicates.
+class StoryGrouper:
+    """Near-duplicate groups built article by article, resumable from what earlier segments stored.
 
     Each group has a leader, its first article; a later article joins the group of the most similar
     earlier leader it is a near-duplicate of, or leads a group of its own. Every member is thus a
     near-duplicate of its leader: a round-up that contains stories A and C does not chain A and C
-    into one group (connected pairs did). Identical texts are grouped by their hash without being
+    into one group (connected pairs did). Identical texts are grouped by their text without being
     compared; similarity is MinHash's estimate (128 permutations: about ±0.035 at 0.8), so only the
-    signatures (1 KB each) and the 5-gram counts are kept, not the 5-gram sets. Linear in the
-    corpus, at most MAX_CANDIDATES comparisons per article: about 35 s for 23,000 news articles
-    of ~700 characters on 2 cores, most of it hashing.
+    signatures (1 KB each) and the 5-gram counts are kept, not the 5-gram sets. At most
+    MAX_CANDIDATES comparisons per article. An index adds the articles of a new segment to a grouper
+    `resume`d from the live articles, signatures and leaders of the earlier ones, so adding 100
+    articles hashes 100 (the earlier leaders' signatures are read back, not recomputed).
     """
-    from datasketch import MinHash, MinHashLSH
 
-    flat = ["".join(a.text.split()) for a in articles]
-    first_copy: dict[str, int] = {}
-    copy_of: dict[int, int] = {}  # an identical text -> its first occurrence
-    unique: list[int] = []
-    for i, text in enumerate(flat):
-        if len(text) < MIN_CHARS:
-            continue
-        j = first_copy.setdefault(text, i)
-        if j != i:
-            copy_of[i] = j
-        else:
-            unique.append(i)
-    sizes = {i: max(1, len(flat[i]) - SHINGLE + 1) for i in unique}
-    hashes = dict(zip(unique, MinHash.bulk(
-        ([flat[i][k : k + SHINGLE].encode("utf-8") for k in range(len(flat[i]) - SHINGLE + 1)] for i in unique),
-        num_perm=NUM_PERM)))
-    lsh = MinHashLSH(threshold=LSH_THRESHOLD, num_perm=NUM_PERM)
-    leader_of: dict[int, int] = {}
-    for i in unique:
-        h = hashes[i]
-        best, best_j = None, 0.0
-        earlier = sorted(j for j in lsh.query(h) if leader_of[j] == j)[:MAX_CANDIDATES]
-        for j in earlier:
-            jac = h.jaccard(hashes[j])
-            # shared 5-grams over the shorter one's, from |A ∩ B| = J (|A| + |B|) / (1 + J)
-            contained = jac * (sizes[i] + sizes[j]) / ((1 + jac) * min(sizes[i], sizes[j]))
-            if ((jac >= JACCARD_MIN or contained >= CONTAINED_MIN) and jac > best_j
-                    and _numbers_agree(articles[i].text, articles[j].text)):
-                best, best_j = j, jac
-        leader_of[i] = best if best is not None else i
-        lsh.insert(i, h)
-    groups: dict[int, list[int]] = {}
-    for i in sorted([*unique, *copy_of]):
-        leader = leader_of[copy_of.get(i, i)]
-        groups.setdefault(leader, []).append(i)
-    return [[articles[i].doc_id for i in g] for g in groups.values() if len(g) > 1]
+    def __init__(self) -> None:
+        from datasketch import MinHashLSH
+
+        self._lsh = MinHashLSH(threshold=LSH_THRESHOLD, num_perm=NUM_PERM)
+        self._first_copy: dict[str, str] = {}  # text without white space -> the first article with it
+        self._minhash: dict[str, object] = {}  # leader -> its MinHash
+        self._size: dict[str, int] = {}
+        self._text: dict[str, str] = {}  # leader -> its text (the numbers check)
+        self.leader_of: dict[str, str] = {}  # every grouped article that is not a leader -> its leader
+        self.signatures: dict[str, np.ndarray] = {}  # articles hashed by this grouper (not resumed): (NUM_PERM,) hash values
+        self._order: dict[str, int] = {}  # leader -> its place among the leaders: earlier ones are compared first
+        self.scheme = minhash_scheme()
+
+    def resume(self, articles: list[Article], leader_of: dict[str, str], signatures: dict[str, np.ndarray]) -> None:
+        """Take in earlier articles (in corpus order) as they were grouped: `leader_of` for their members,
+        `signatures` ((NUM_PERM,) hash values of `self.scheme`) for the leaders; a leader without a signature is hashed now."""
+        from datasketch import MinHash
+
+        missing = []
+        for a in articles:
+            flat = "".join(a.text.split())
+            if len(flat) < MIN_CHARS:
+                continue
+            self._first_copy.setdefault(flat, a.doc_id)
+            leader = leader_of.get(a.doc_id, a.doc_id)
+            if leader != a.doc_id:
+                self.leader_of[a.doc_id] = leader
+                continue
+            if a.doc_id in signatures:
+                self._enter(a, flat, MinHash(num_perm=NUM_PERM, hashvalues=signatures[a.doc_id], scheme=self.scheme))
+            else:
+                missing.append(a)
+        if missing:
+            self.add(missing)
+
+    def add(self, articles: list[Article]) -> None:
+        """Group new articles (in corpus order) with the earlier ones and with each other."""
+        from datasketch import MinHash
+
+        fresh = []
+        for a in articles:
+            flat = "".join(a.text.split())
+            if len(flat) < MIN_CHARS:
+                continue
+            first = self._first_copy.setdefault(flat, a.doc_id)
+            if first != a.doc_id:  # an identical text: the group of its first copy
+                self.leader_of[a.doc_id] = self.leader_of.get(first, first)
+            else:
+                fresh.append((a, flat))
+        hashes = MinHash.bulk(
+            ([flat[k : k + SHINGLE].encode("utf-8") for k in range(len(flat) - SHINGLE + 1)] for _, flat in fresh),
+            num_perm=NUM_PERM)
+        for (a, flat), h in zip(fresh, hashes):
+            self.signatures[a.doc_id] = np.asarray(h.hashvalues)
+            size = max(1, len(flat) - SHINGLE + 1)
+            best, best_j = None, 0.0
+            for j in sorted(self._lsh.query(h), key=self._order.get)[:MAX_CANDIDATES]:
+                jac = h.jaccard(self._minhash[j])
+                # shared 5-grams over the shorter one's, from |A ∩ B| = J (|A| + |B|) / (1 + J)
+                contained = jac * (size + self._size[j]) / ((1 + jac) * min(size, self._size[j]))
+                if ((jac >= JACCARD_MIN or contained >= CONTAINED_MIN) and jac > best_j
+                        and _numbers_agree(a.text, self._text[j])):
+                    best, best_j = j, jac
+            if best is not None:
+                self.leader_of[a.doc_id] = best
+            else:
+                self._enter(a, flat, h)
+
+    def _enter(self, a: Article, flat: str, h) -> None:
+        """`a` leads a group: a candidate for every later article."""
+        self._order[a.doc_id] = len(self._order)
+        self._minhash[a.doc_id] = h
+        self._size[a.doc_id] = max(1, len(flat) - SHINGLE + 1)
+        self._text[a.doc_id] = a.text
+        self._lsh.insert(a.doc_id, h)
+
+
+def minhash_scheme() -> str:
+    """datasketch's permutation scheme for new MinHashes: stored signatures of another scheme are hashed again."""
+    from datasketch import MinHash
+
+    return getattr(MinHash(num_perm=NUM_PERM), "scheme", "legacy")
+
+
+def groups_of(doc_ids: list[str], leader_of: dict[str, str]) -> list[list[str]]:
+    """Groups (two or more doc ids, in the order of `doc_ids`) among the articles `doc_ids` (the live
+    ones, in corpus order): each leader with its members; members whose leader is gone stay together."""
+    groups: dict[str, list[str]] = {}
+    for d in doc_ids:
+        groups.setdefault(leader_of.get(d, d), []).append(d)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def near_duplicate_groups(articles: list[Article]) -> list[list[str]]:
+    """Groups (two or more doc ids, in corpus order) of articles that are near-duplicates (`StoryGrouper`).
+    About 35 s for 23,000 news articles of ~700 characters on 2 cores, most of it hashing."""
+    grouper = StoryGrouper()
+    grouper.add(articles)
+    return groups_of([a.doc_id for a in articles], grouper.leader_of)

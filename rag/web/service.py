@@ -18,7 +18,7 @@ from pathlib import Path
 from rag.answer.generate import load_generator
 from rag.config import Config
 from rag.errors import IndexStateError
-from rag.index import add_files, build_index
+from rag.index import add_files, build_index, remove
 from rag.reader import load_reader
 from rag.retrieval import Retriever
 
@@ -109,6 +109,27 @@ class Service:
                                                 encoder=self.retriever.encoder)
                 self.status = _ready_status(self.retriever)
         return "\n".join(report.lines()) or "没有文件 no files"
+
+    def files(self) -> list[str]:
+        """The corpus files of the loaded index, by name ([] before it is ready)."""
+        retriever = self.retriever
+        return sorted(retriever.index.manifest["corpus_files"]) if retriever is not None else []
+
+    def remove(self, names: list[str]) -> str:
+        """Remove corpus files (names the index lists; anything else is refused) and swap in the new index."""
+        if not self.ready:
+            return f"⏳ {self.not_ready_message()}"
+        known = set(self.files())
+        wanted = [n for n in names if isinstance(n, str) and n in known]
+        refused = [f"⚠️ 未删除 not removed: {str(n)[:80]!r} 不是资料库中的文件 is not a corpus file"
+                   for n in names if not (isinstance(n, str) and n in known)]
+        if not wanted:
+            return "\n".join(refused) or "没有选择文件 no file selected"
+        with self._lock:
+            report = remove(wanted, corpus_dir=self.corpus_dir, index_dir=self.index_dir)
+            self.retriever = Retriever.load(self.index_dir, corpus_dir=self.corpus_dir, encoder=self.retriever.encoder)
+            self.status = _ready_status(self.retriever)
+        return "\n".join([*report.lines(), *refused])
 
     def _notify(self, message: str, fraction: float | None = None) -> None:
         self.status = f"建立索引 building the index: {message}"

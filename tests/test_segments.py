@@ -1,0 +1,197 @@
+"""Incremental index: adds write a segment, changes replace, removals delete; the result equals a full build."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rag import Config, Retriever, build_index, remove
+from rag.config import Config as _Config
+from rag.errors import CorpusError, QueryError
+from rag.index import build as build_module
+from rag.index.bm25 import BM25, SegmentTerms
+from rag.index.manifest import read_manifest
+from rag.text import bm25_doc_tokens, bm25_query_tokens
+
+from .conftest import ROOT
+
+ARTICLES = {
+    "east.txt": "东坪村道建成通车\n\n本报记者 林晓舟\n\n东坪村道全长10公里，由施工队长晏立群负责建设，总投资1200万元。"
+                "村道通车后，东坪村的果品运输时间缩短了一半。\n\n村民说，路修好了，苹果能卖到城里去了。\n",
+    "west.txt": "西岭村道建成通车\n\n本报记者 周敏\n\n西岭村道全长13公里，由施工队长戚立群负责建设，总投资1500万元。"
+                "西岭村的核桃从此直接运进县城。\n",
+    "page.txt": "青禾镇获评省级卫生乡镇\n\n本报讯 青禾镇今年新建公厕12座，清运垃圾3000吨，镇容镇貌明显改善。\n\n"
+                "北石镇建成污水处理厂\n\n本报讯 北石镇污水处理厂近日建成投运，总投资3500万元，日处理污水2万吨。\n",
+}
+QUESTIONS = ["东坪村道由谁负责建设？", "西岭村道全长多少公里？", "北石镇污水处理厂总投资多少？", "青禾镇新建了几座公厕？",
+             "南湾村修了多少座桥？", "核桃运到哪里？"]
+
+
+def _write(folder, files):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+
+
+def _same_search(a: Retriever, b: Retriever) -> None:
+    for q in QUESTIONS:
+        for mode in ("dense", "bm25", "hybrid"):
+            got = [(h.chunk_id, round(h.score, 5), h.also_in, h.text) for h in a.search(q, k=5, mode=mode)]
+            want = [(h.chunk_id, round(h.score, 5), h.also_in, h.text) for h in b.search(q, k=5, mode=mode)]
+            assert got == want, (q, mode)
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    _write(tmp_path / "corpus", ARTICLES)
+    build_index(tmp_path / "corpus", tmp_path / "index")
+    return tmp_path / "corpus"
+
+
+def _full_build_of(corpus, index, tmp_path, exclude=frozenset()) -> Retriever:
+    """A from-scratch build of the same corpus, with the same embedding cache (the same vectors)."""
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    shutil.copy(index / "embeddings.sqlite", ref / "embeddings.sqlite")
+    build_index(corpus, ref, force=True, exclude=exclude)
+    return Retriever.load(ref, corpus_dir=corpus)
+
+
+def test_add_change_and_remove_equal_a_full_build(tmp_path, corpus):
+    index = tmp_path / "index"
+    before = Retriever.load(index, corpus_dir=corpus)
+    east_ids = sorted(d for d in before.index.articles if d.startswith("east"))
+    _write(corpus, {"south.txt": "南湾村新修石拱桥\n\n本报讯 南湾村今年新修石拱桥17座，方便了两岸群众出行。\n"})
+    changed = ARTICLES["east.txt"].replace("村民说，路修好了，苹果能卖到城里去了。", "村民说，路修好了，梨也能卖到城里去了。")
+    _write(corpus, {"east.txt": changed})
+    (corpus / "west.txt").unlink()
+    report = build_index(corpus, index)
+    assert report.incremental and report.removed == 2  # west's one article and east's old version
+    m = read_manifest(index)
+    assert len(m["segments"]) == 2 and sorted(m["segments"][0]["deleted"]) == sorted(
+        d for d in before.index.articles if d.startswith(("east", "west")))
+    assert set(m["corpus_files"]) == {"east.txt", "page.txt", "south.txt"}
+    after = Retriever.load(index, corpus_dir=corpus)
+    assert sorted(d for d in after.index.articles if d.startswith("east")) == east_ids  # ids stay stable
+    assert not any(d.startswith("west") for d in after.index.articles)
+    texts = " ".join(c.text for c in after.chunks)
+    assert "梨也能卖" in texts and "苹果能卖" not in texts and "戚立群" not in texts  # never the old text
+    _same_search(after, _full_build_of(corpus, index, tmp_path))
+
+
+def test_an_add_embeds_only_the_new_passages_and_leaves_old_segments_untouched(tmp_path, corpus):
+    index = tmp_path / "index"
+    first = read_manifest(index)["segments"][0]
+    files = {p.name: p.stat().st_mtime_ns for p in (index / first["data"]).iterdir()}
+    _write(corpus, {"south.txt": "南湾村新修石拱桥\n\n本报讯 南湾村今年新修石拱桥17座，方便了两岸群众出行。\n"})
+    report = build_index(corpus, index)
+    assert report.incremental and report.embedded == 1 and report.removed == 0
+    assert {p.name: p.stat().st_mtime_ns for p in (index / first["data"]).iterdir()} == files
+    assert read_manifest(index)["segments"][0] == first
+    assert build_index(corpus, index).up_to_date
+
+
+def test_remove_by_file_and_by_id(tmp_path, corpus):
+    index = tmp_path / "index"
+    r = Retriever.load(index, corpus_dir=corpus)
+    page_ids = sorted(d for d in r.index.articles if d.startswith("page"))
+    assert len(page_ids) == 2
+    report = remove(["west.txt", page_ids[1], "nothing.txt"], corpus_dir=corpus, index_dir=index)
+    assert report.files == ["west.txt"] and report.articles == [page_ids[1]] and report.unknown == ["nothing.txt"]
+    assert report.removed == 2 and not (corpus / "west.txt").exists()
+    assert not [p.name for p in corpus.iterdir() if p.name.startswith(".")]  # no hidden leftovers
+    after = Retriever.load(index, corpus_dir=corpus)  # fresh: the corpus and the index agree
+    assert page_ids[1] not in after.index.articles and page_ids[0] in after.index.articles
+    assert all("污水处理厂" not in h.text for h in after.search("北石镇污水处理厂总投资多少？", k=5))
+    build_index(corpus, index, force=True)  # an article removed by id stays out of later builds
+    assert page_ids[1] not in Retriever.load(index, corpus_dir=corpus).index.articles
+    _same_search(Retriever.load(index, corpus_dir=corpus), _full_build_of(corpus, index, tmp_path, {page_ids[1]}))
+    with pytest.raises(QueryError):
+        remove([], corpus_dir=corpus, index_dir=index)
+    with pytest.raises(QueryError):
+        remove(["a\nb"], corpus_dir=corpus, index_dir=index)
+
+
+def test_removing_everything_is_refused_and_the_file_put_back(tmp_path):
+    _write(tmp_path / "corpus", {"only.txt": ARTICLES["west.txt"]})
+    build_index(tmp_path / "corpus", tmp_path / "index")
+    old = read_manifest(tmp_path / "index")
+    with pytest.raises(CorpusError):
+        remove(["only.txt"], corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
+    assert (tmp_path / "corpus" / "only.txt").is_file() and read_manifest(tmp_path / "index") == old
+
+
+def test_a_failed_update_changes_nothing(tmp_path, corpus, monkeypatch):
+    index = tmp_path / "index"
+    old = read_manifest(index)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(build_module, "write_segment", broken)
+    _write(corpus, {"south.txt": "南湾村新修石拱桥\n\n本报讯 南湾村今年新修石拱桥17座。\n"})
+    with pytest.raises(OSError):
+        build_index(corpus, index)
+    with pytest.raises(OSError):
+        remove(["west.txt"], corpus_dir=corpus, index_dir=index)  # the removal needs no segment, but south.txt does
+    assert read_manifest(index) == old and (corpus / "west.txt").is_file()
+
+
+def test_many_segments_are_merged_into_one(tmp_path, corpus, monkeypatch):
+    index = tmp_path / "index"
+    monkeypatch.setattr(build_module, "MAX_SEGMENTS", 3)
+    for i in range(4):
+        _write(corpus, {f"more{i}.txt": f"第{i}条消息\n\n本报讯 东坪村第{i}次召开村民大会，讨论村道养护，到会村民{40 + i}人。\n"})
+        build_index(corpus, index)
+    assert len(read_manifest(index)["segments"]) <= 3
+    _same_search(Retriever.load(index, corpus_dir=corpus), _full_build_of(corpus, index, tmp_path))
+
+
+def test_near_duplicates_found_across_segments(tmp_path, corpus):
+    index = tmp_path / "index"
+    copy = ARTICLES["east.txt"] + "（责任编辑：王五）\n"  # a reprint with an editor's note
+    _write(corpus, {"wire.txt": copy})
+    build_index(corpus, index)
+    incremental = Retriever.load(index, corpus_dir=corpus)
+    assert any(set(g) >= {"east-00", "wire-00"} for g in incremental.index.groups.values())
+    assert incremental.index.groups == _full_build_of(corpus, index, tmp_path).index.groups
+
+
+def test_segmented_bm25_scores_equal_bm25s():
+    """The merged statistics give bm25s's own scores (its default "lucene" BM25), also after deletions."""
+    import bm25s
+
+    config = _Config()
+    texts = [t for text in ARTICLES.values() for t in text.split("\n\n")] * 3
+    a, b = SegmentTerms.of(texts[:7], config), SegmentTerms.of(texts[7:], config)
+    live_a = np.ones(7, bool)
+    live_a[2] = False
+    merged = BM25([(a, live_a), (b, np.ones(len(texts) - 7, bool))])
+    kept = [t for i, t in enumerate(texts) if i != 2]
+    ref = bm25s.BM25()
+    ref.index([bm25_doc_tokens(t, config) or ["∅"] for t in kept], show_progress=False)
+    best = []
+    for q in QUESTIONS:
+        tokens = bm25_query_tokens(q, config)
+        assert np.allclose(merged.get_scores(tokens), ref.get_scores(tokens), atol=1e-5)
+        best.append(merged.get_scores(tokens).max())
+    assert min(best[:4]) > 0  # the questions about these articles find them
+
+
+def test_cli_remove(tmp_path, corpus):
+    run = lambda *a: subprocess.run([sys.executable, "-m", "rag", *a, "--corpus", str(corpus), "--index",
+                                     str(tmp_path / "index")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    p = run("remove", "west.txt")
+    assert p.returncode == 0 and "west.txt" in p.stdout and not (corpus / "west.txt").exists()
+    p = run("remove", "west.txt")
+    assert p.returncode == 1 and "not in the index" in p.stdout
+    p = run("build")
+    assert p.returncode == 0 and "up to date" in p.stdout
+    _write(corpus, {"south.txt": "南湾村新修石拱桥\n\n本报讯 南湾村今年新修石拱桥17座。\n"})
+    p = run("build")
+    assert p.returncode == 0 and "updated" in p.stdout and "1 passages embedded" in p.stdout
+    p = run("search", "南湾村修了多少座桥？", "--json")
+    assert p.returncode == 0 and "south-00" in p.stdout
