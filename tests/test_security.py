@@ -100,6 +100,31 @@ def test_upload_api_accepts_only_files_gradio_received(app_url, tmp_path):
     assert "已添加 added upload.txt" in result, result
 
 
+@pytest.mark.slow
+def test_remove_api_takes_only_corpus_files(app_url, tmp_path):
+    """The chat's remove button: a hostile client's paths, ids and odd values remove nothing; a corpus
+    file the client names is removed from the corpus and the index, and the app keeps answering."""
+    from gradio_client import Client, handle_file
+
+    url, root = app_url
+    client = Client(url, verbose=False)
+    doomed = tmp_path / "doomed.txt"
+    doomed.write_text("绿水湾村建成光伏电站\n\n本报记者 何平\n\n绿水湾村光伏电站装机容量800千瓦。\n", encoding="utf-8")
+    assert "added" in client.predict([handle_file(str(doomed))], api_name="/add")[0]
+    before = sorted(p.name for p in (root / "corpus").iterdir())
+    for value in (["../index/manifest.json"], [str(root / "corpus" / "doomed.txt")], ["taohua-00"],
+                  [".removing-doomed.txt"], ["doomed.txt"] * 51, [{"path": "doomed.txt"}], "doomed.txt"):
+        event, payload = _call(url, "remove", [value])
+        assert event == "error" or "removed" not in payload.replace("not removed", ""), (value, payload)
+    assert sorted(p.name for p in (root / "corpus").iterdir()) == before
+    result = client.predict(["doomed.txt"], api_name="/remove")[0]
+    assert "removed file doomed.txt" in result, result
+    assert not (root / "corpus" / "doomed.txt").exists()
+    answer = client.predict("绿水湾村光伏电站装机容量多少？", api_name="/chat")
+    assert "800千瓦" not in answer  # the removed article is never cited
+    assert "石拱桥" in client.predict("桃花溪村修了多少座石拱桥？", api_name="/chat")
+
+
 # ------------------------------------------------------------ 2. ids of existing articles
 
 
