@@ -68,3 +68,21 @@ def test_chunks_keep_closing_marks_with_their_sentence(sentences, size, overlap)
     text = "".join(a + b + c for a, b, c in sentences)
     assume(text.strip())
     _quote_safe(text, chunk_article(Article("p-00", "p.txt", "t", text), size, overlap))
+
+
+def test_a_line_shorter_than_the_overlap_is_one_passage_not_a_crash():
+    """A web page's caption line with a long run of spaces, shorter than the overlap, that the splitter
+    repeats whole at the start of the next piece (a real 2023 news page crashed the build here)."""
+    from rag.ingest.article import Article
+    from rag.ingest.chunking import chunk_article
+
+    text = ("安全中心发布提醒：近期有不法分子冒充官方客服，通过视频来电实施诈骗，请勿接听陌生来电。" * 5
+            + " " * 255 + "（以上图片均来源于网络）" + " " * 30 + "以上案例均为仿冒官方，请大家不要轻易相信，谨防受骗。"
+            + "如对方要求添加私人账号或共享屏幕，一定要果断拒绝。如对方要求转账，统统不要理会。")
+    article = Article("page-00", "page.txt", "提醒", text)
+    chunks = chunk_article(article, 300, 50)
+    assert all(text[c.start : c.end] == c.text for c in chunks)
+    assert not any(b.start <= a.start and a.end <= b.end for a, b in zip(chunks, chunks[1:]))  # none inside the next
+    covered = set().union(*(range(c.start, c.end) for c in chunks))
+    assert all(i in covered for i, ch in enumerate(text) if not ch.isspace())  # every word in some passage
+    assert [c.chunk_id for c in chunks] == [f"page-00-{n:03d}" for n in range(len(chunks))]

@@ -67,34 +67,33 @@ def _splitter(size: int, overlap: int):
 def chunk_article(article: Article, size: int = 300, overlap: int = 50) -> list[Chunk]:
     """Split one article into chunks with exact offsets into `article.text`."""
     pieces = _splitter(size, overlap).split_text(article.text)
-    chunks, cursor, covered_to, last_end = [], 0, 0, 0
+    spans: list[tuple[int, int]] = []
+    cursor, covered_to, last_start, last_end = 0, 0, -1, 0
     for piece in pieces:
-        # The next piece repeats at most `overlap` characters of this one, so it
-        # starts no earlier than end - overlap and ends after it: searching from there keeps a
-        # repeated passage ("000…" twice) from matching its earlier copy.
+        # The next piece repeats at most `overlap` characters of this one, so it starts no earlier
+        # than end - overlap (or where this one starts, when this one is shorter than the overlap: a
+        # short line with a long run of spaces, from a real news page) and ends after it: searching
+        # from there keeps a repeated passage ("000…" twice) from matching its earlier copy.
         start = article.text.find(piece, cursor)
-        while 0 <= start and start + len(piece) < last_end:
+        while 0 <= start and (start + len(piece) < last_end
+                              or (start == last_start and start + len(piece) <= last_end)):
             start = article.text.find(piece, start + 1)
         if start < 0:  # cannot happen with strip-only transforms; keep it loud
             raise AssertionError(f"chunk not found in article {article.doc_id}")
         end = start + len(piece)
-        cursor, last_end = max(start + 1, end - overlap), end  # the splitter's piece, before the widening below
+        # the splitter's piece, before the widening below
+        cursor, last_start, last_end = max(start, end - overlap), start, end
         start, end = _closers_kept(article.text, start, end, covered_to)
         if start >= end:
             continue  # only closing marks: they are in the chunk before
         covered_to = max(covered_to, end)
-        chunks.append(
-            Chunk(
-                chunk_id=f"{article.doc_id}-{len(chunks):03d}",
-                doc_id=article.doc_id,
-                source=article.source,
-                title=article.title,
-                text=article.text[start:end],
-                start=start,
-                end=end,
-            )
-        )
-    return chunks
+        spans.append((start, end))
+    # a piece inside the next one (a line shorter than the overlap, repeated whole): one passage, not two
+    spans = [s for i, s in enumerate(spans)
+             if not (i + 1 < len(spans) and spans[i + 1][0] <= s[0] and s[1] <= spans[i + 1][1])]
+    return [Chunk(chunk_id=f"{article.doc_id}-{n:03d}", doc_id=article.doc_id, source=article.source,
+                  title=article.title, text=article.text[start:end], start=start, end=end)
+            for n, (start, end) in enumerate(spans)]
 
 
 def chunk_articles(articles: list[Article], size: int = 300, overlap: int = 50) -> list[Chunk]:
