@@ -53,7 +53,9 @@ def _dir_size(path: Path) -> int:
 def measure_one(store: str, n: int) -> dict:
     import faiss
 
-    from rag.index.store import FaissStore, MilvusStore
+    from rag.index.milvus import MilvusIndex
+    from rag.index.store import FaissStore
+    from rag.ingest.chunking import Chunk
 
     vectors = synthetic(n)
     # Milvus Lite answers a query in ~0.3 s per 10k vectors here: fewer queries keep the run bounded
@@ -69,15 +71,19 @@ def measure_one(store: str, n: int) -> dict:
         if store.startswith("faiss"):
             s = FaissStore.build(vectors, "hnsw" if store == "faiss-hnsw" else "flat")
             s.save(tmp)
-        else:
-            s = MilvusStore.build(str(tmp / "milvus.db"), "bench", vectors)
+        else:  # the product's collection, one short passage per vector (dense search only is measured)
+            s = MilvusIndex.create(str(tmp / "milvus.db"), "bench", DIM)
+            s.insert("data-bench", [Chunk(f"c-{i}", f"d-{i}", "s", "", f"第{i}段", 0, 3) for i in range(n)], vectors, {})
         build_s = time.perf_counter() - t0
         lat, found = [], 0
         for q, t in zip(queries, truth):
             t1 = time.perf_counter()
-            _, ids = s.search(q.reshape(1, -1), 10)
+            if store.startswith("faiss"):
+                ids = s.search(q.reshape(1, -1), 10)[1][0].tolist()
+            else:
+                ids = [int(c.chunk_id[2:]) for c, _, _ in s.search("", q, 10, "dense", ["data-bench"])]
             lat.append((time.perf_counter() - t1) * 1000)
-            found += len(set(ids[0].tolist()) & set(t.tolist()))
+            found += len(set(ids) & set(t.tolist()))
         size = _dir_size(tmp)
     return {"store": store, "n": n, "build_s": build_s, "disk_mb": size / 2**20,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rss_before_mb": rss0,

@@ -111,8 +111,11 @@ def _load_retriever(args):
 def cmd_build(args) -> int:
     from rag.index import build_index
 
-    report = build_index(args.corpus, args.index, _build_config(args), progress=sys.stderr.isatty(), force=args.force,
-                         ray_address=args.ray)
+    # no setting given: the index keeps its own (a Milvus index stays in Milvus); any given: the defaults + those
+    given = any(getattr(args, k, None) is not None for k in ("model", "chunk_size", "chunk_overlap", "index_type",
+                                                             "bm25_tokenizer", "store"))
+    report = build_index(args.corpus, args.index, _build_config(args) if given else None,
+                         progress=sys.stderr.isatty(), force=args.force, ray_address=args.ray)
     for s in report.skipped:
         print(f"skipped {s.source}: {s.reason}", file=sys.stderr)
     for problem in report.problems:

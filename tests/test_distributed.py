@@ -31,3 +31,21 @@ def test_ray_build_matches_single_process(tmp_path):
     # the embedding cache still applies: a second Ray build embeds nothing
     again = build_index(corpus, tmp_path / "ray", cfg, ray_address="local", force=True)
     assert again.embedded == 0
+
+
+@pytest.mark.slow
+def test_ray_build_of_the_bundled_model_matches_the_local_build(tmp_path):
+    """The default model: Ray tasks embed as the local worker pool does, so the two indexes are the same."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for p in sorted(SEEDS.glob("*.txt")):
+        (corpus / p.name).write_bytes(p.read_bytes())
+    local = build_index(corpus, tmp_path / "local")
+    ray_built = build_index(corpus, tmp_path / "ray", ray_address="local")
+    assert local.chunks >= 64 and ray_built.embedded == local.embedded == local.chunks  # the pool ran locally
+    a, b = load_index(tmp_path / "local"), load_index(tmp_path / "ray")
+    assert [c.chunk_id for c in a.chunks] == [c.chunk_id for c in b.chunks]
+    assert a.manifest["encoder"] == b.manifest["encoder"]
+    va = a.store.index.reconstruct_n(0, a.store.ntotal)
+    vb = b.store.index.reconstruct_n(0, b.store.ntotal)
+    assert (va * vb).sum(1).min() >= 0.99999

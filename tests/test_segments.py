@@ -195,3 +195,15 @@ def test_cli_remove(tmp_path, corpus):
     assert p.returncode == 0 and "updated" in p.stdout and "1 passages embedded" in p.stdout
     p = run("search", "南湾村修了多少座桥？", "--json")
     assert p.returncode == 0 and "south-00" in p.stdout
+
+
+def test_a_skipped_file_is_read_again_once_fixed(tmp_path, corpus):
+    index = tmp_path / "index"
+    (corpus / "broken.txt").write_bytes(b"\x00\x01\x02" * 10)
+    report = build_index(corpus, index)
+    assert [s.source for s in report.skipped] == ["broken.txt"]
+    assert [s.source for s in build_index(corpus, index).skipped] == ["broken.txt"]  # still skipped, not re-read
+    (corpus / "broken.txt").write_text("南湾村新修石拱桥\n\n本报讯 南湾村今年新修石拱桥17座。\n", encoding="utf-8")
+    report = build_index(corpus, index)
+    assert report.incremental and not report.skipped and report.embedded == 1
+    assert Retriever.load(index, corpus_dir=corpus).search("南湾村修了多少座石拱桥？", k=1)[0].doc_id == "broken-00"

@@ -20,6 +20,8 @@ build killed half-way leaves the previous index usable.
   and removed files are marked deleted in their old segments. The cost is
   that of the changed files, plus reading the live articles' near-duplicate
   records and checking the segments' checksums.
+  With a Milvus store the new segment's rows are inserted into the
+  collection and removed articles' rows deleted (`rag.index.milvus`).
 - Anything else (`--force`, other settings, a new splitter or encoder, more
   than MAX_SEGMENTS segments, or more than MAX_DELETED_SHARE of the passages
   deleted): every file is read again into one segment (vectors from the
@@ -97,7 +99,8 @@ def build_index(
     Args:
         corpus_dir: folder of .txt/.md/.html/.jsonl/.pdf/.docx files.
         index_dir: where to write the index.
-        config: build settings (model, chunking, index type, tokenizer).
+        config: build settings (model, chunking, index type, tokenizer, store); default: those the
+            index was built with, or the defaults for a new index.
         encoder: an `Encoder` (or a SentenceTransformer) to use instead of loading `config.model`.
         progress: show a progress bar while embedding.
         force: rebuild everything even when nothing changed.
@@ -111,7 +114,6 @@ def build_index(
         CorpusError: no readable article in the folder.
         BuildLockedError: another build holds the index.
     """
-    config = config or Config()
     index_dir = Path(index_dir)
     t0 = time.perf_counter()
     say = notify or (lambda message, fraction=None: None)
@@ -122,6 +124,10 @@ def build_index(
             manifest = read_manifest(index_dir)
             verify_files(index_dir, manifest)  # a damaged index is built again from scratch
             old = manifest
+        if config is None:  # the index's own settings (its store too); the defaults for a new index
+            config = Config()
+            with contextlib.suppress(IndexStateError, OSError, TypeError, ValueError):
+                config = Config.from_dict(read_manifest(index_dir)["settings"])
         encoder = as_encoder(encoder) if encoder is not None else None
         fingerprint = encoder.fingerprint if encoder is not None else known_fingerprint(config.model)
         if fingerprint is None:  # another named model: loaded to know its weights
@@ -160,26 +166,28 @@ class _Plan:
 
 def _plan(job: "_Job", old: dict) -> _Plan:
     indexed: dict[str, str] = old["corpus_files"]
-    skipped = set(old.get("skipped_files", []))
+    skipped = old.get("skipped_hashes", {})  # a skipped file is read again once its bytes change
     hashes: dict[str, str] = {}
     for p in corpus_files(job.corpus_dir):
         if p.suffix.lower() in SUPPORTED_SUFFIXES:
-            try:
-                hashes[p.name] = sha256_bytes(p.read_bytes())
-            except OSError:  # read again (and reported as skipped) below; its old articles leave the index
-                hashes[p.name] = "unreadable"
-    to_read = [n for n, h in hashes.items() if indexed.get(n) != h and (n in indexed or n not in skipped)]
+            hashes[p.name] = _file_hash(p)  # "unreadable": read (and reported as skipped) below
+    to_read = [n for n, h in hashes.items() if indexed.get(n) != h and (n in indexed or skipped.get(n) != h)]
     gone = [n for n in indexed if hashes.get(n) != indexed[n]]
     return _Plan(hashes, to_read, gone, set(job.excluded) - set(old.get("excluded", [])))
 
 
 def _incremental_ok(old: dict, config: Config) -> bool:
-    if parse_store(config.store)["kind"] != "faiss":
-        return False  # a Milvus collection holds one segment's rows: rewritten whole (see rag.index.store)
     segments = old["segments"]
     total = sum(s.get("chunks", 0) + s.get("deleted_chunks", 0) for s in segments)
     deleted = sum(s.get("deleted_chunks", 0) for s in segments)
     return len(segments) < MAX_SEGMENTS and deleted <= MAX_DELETED_SHARE * max(total, 1)
+
+
+def _file_hash(path: Path) -> str:
+    try:
+        return sha256_bytes(path.read_bytes())
+    except OSError:
+        return "unreadable"
 
 
 @dataclass
@@ -222,7 +230,7 @@ class _Job:
 
     def rebuild(self, old: dict | None) -> BuildReport:
         """Every file read again into one segment."""
-        from rag.index.store import MilvusStore
+        from rag.index.milvus import MilvusIndex, collection_name, collection_prefix
 
         corpus = load_corpus(self.corpus_dir, known=set(old["corpus_files"]) if old else frozenset())
         if old is not None:
@@ -244,14 +252,15 @@ class _Job:
             uri = store["uri"]
             if uri.endswith(".db") and not Path(uri).is_absolute():
                 uri = str((self.index_dir / uri).resolve())
-            store = {**store, "uri": uri, "collection": MilvusStore.collection_name(self.index_dir, entry["data"])}
-            self.say("写入 Milvus writing vectors to Milvus…")
-            MilvusStore.build(uri, store["collection"], vectors)
+            store = {**store, "uri": uri, "collection": collection_name(self.index_dir, entry["data"])}
+            self.say("写入 Milvus writing passages to Milvus…")
+            MilvusIndex.create(uri, store["collection"], vectors.shape[1]).insert(
+                entry["data"], chunks, vectors, {a.doc_id: a.date for a in articles})
         manifest = self._manifest([entry], corpus.file_hashes, corpus.content_keys,
                                   {s.source: s.reason for s in corpus.skipped}, store)
         self._switch(manifest, old)
         if store["kind"] == "milvus":
-            MilvusStore(store["uri"], store["collection"]).drop_others(MilvusStore.collection_prefix(self.index_dir))
+            MilvusIndex(store["uri"], store["collection"]).drop_others(collection_prefix(self.index_dir))
         seconds = time.perf_counter() - self.t0
         log.info("indexed %d articles, %d chunks (%d embedded) in %.1f s", len(articles), len(chunks), embedded, seconds)
         return BuildReport(str(self.index_dir), len(articles), len(chunks), embedded, seconds, corpus.skipped,
@@ -264,10 +273,16 @@ class _Job:
         newly excluded ids, marked deleted where they were."""
         segments = [dict(s) for s in old["segments"]]
         data = [read_segment(self.index_dir, s) for s in segments]
+        milvus = None
+        if old.get("store", {}).get("kind") == "milvus":
+            from rag.index.milvus import MilvusIndex
+
+            milvus = MilvusIndex(old["store"]["uri"], old["store"]["collection"])
         gone = set(plan.gone)
         excluded = set(self.excluded)
         previous = {}  # file -> its live articles (ids kept for a changed file's new version)
         removed = 0
+        purge: list[tuple[str, list[str]]] = []  # (segment, ids) to delete from a Milvus collection
         for entry, segment in zip(segments, data):
             deleted = set(entry.get("deleted", []))
             newly = {a.doc_id for a in segment.live_articles if a.source in gone or a.doc_id in excluded}
@@ -281,6 +296,7 @@ class _Job:
                 entry["deleted_chunks"] = entry.get("deleted_chunks", 0) + lost
                 entry["articles"] = entry.get("articles", 0) - len(newly)
                 removed += len(newly)
+                purge.append((entry["data"], sorted(newly)))
         file_hashes = {n: h for n, h in old["corpus_files"].items() if n not in gone}
         content_keys = {n: k for n, k in old.get("content_keys", {}).items() if n not in gone}
         reasons = old.get("skipped_reasons", {})
@@ -319,11 +335,22 @@ class _Job:
                            {k: v for _, s in live for k, v in s.signatures.items()})
             grouper.add(new_articles)
             self.say("写入索引 writing the index…")
-            segments.append(write_segment(self.index_dir, chunks, new_articles, vectors, self.config, grouper))
+            store = old.get("store", {"kind": "faiss"})
+            entry = write_segment(self.index_dir, chunks, new_articles, vectors, self.config, grouper,
+                                  store_vectors=store["kind"] == "faiss")
+            if milvus is not None:  # rows of a segment the manifest does not list yet: invisible to searches
+                milvus.insert(entry["data"], chunks, vectors, {a.doc_id: a.date for a in new_articles})
+            segments.append(entry)
         if not any(s.get("articles", 0) > 0 for s in segments):
             raise CorpusError(f"no readable articles in {self.corpus_dir}")
         manifest = self._manifest(segments, file_hashes, content_keys, skipped, old.get("store", {"kind": "faiss"}))
         self._switch(manifest, old)
+        if milvus is not None:
+            # after the switch: until then the old manifest still lists them. Killed before this, the
+            # rows stay in the collection but searches drop them (the manifest lists them deleted);
+            # the next full build leaves them behind with the old collection.
+            for segment_name, ids in purge:
+                milvus.delete(segment_name, ids)
         seconds = time.perf_counter() - self.t0
         log.info("index updated: %d article(s) added, %d removed, %d passages embedded in %.1f s",
                  len(new_articles), removed, embedded, seconds)
@@ -351,6 +378,7 @@ class _Job:
             "splitter": SPLITTER_VERSION,
             "skipped_files": sorted(skipped),
             "skipped_reasons": dict(sorted(skipped.items())),
+            "skipped_hashes": {n: _file_hash(self.corpus_dir / n) for n in sorted(skipped)},
             "excluded": self.excluded,
         }
 

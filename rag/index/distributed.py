@@ -10,8 +10,18 @@ from rag.errors import ModelLoadError
 
 
 def _embed_shard(model_name: str, texts: list[str]) -> tuple[str, np.ndarray]:
-    from rag.encoders import load_encoder
+    from rag.encoders import DEFAULT_MODEL, load_encoder
+    from rag.encoders.pool import BATCH, pool_available
 
+    if model_name == DEFAULT_MODEL and pool_available():
+        # the bundled model as a local build embeds it (`rag.encoders.pool`): the same arithmetic, the same index
+        import torch
+
+        from rag.encoders.e5torch import E5TorchEncoder
+
+        torch.set_num_threads(1)  # one Ray CPU per task
+        encoder = E5TorchEncoder(dtype="auto")
+        return encoder.fingerprint, encoder.encode_documents(texts, batch_size=BATCH)
     encoder = load_encoder(model_name)
     return encoder.fingerprint, encoder.encode_documents(texts)
 

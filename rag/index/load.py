@@ -28,11 +28,25 @@ class IndexData:
     manifest: dict
     chunks: list[Chunk]
     articles: dict[str, Article]
-    store: object  # FaissStore or MilvusStore: .search(vectors, depth), .ntotal; row i = chunks[i]
-    bm25: object  # rag.index.bm25.BM25: .get_scores(tokens) -> float32 (len(chunks),)
+    store: object  # local: FaissStore (.search(vectors, depth), .ntotal; row i = chunks[i]); or a MilvusIndex
+    bm25: object  # local: rag.index.bm25.BM25 (.get_scores(tokens) -> float32 (len(chunks),)); None with Milvus
     # doc id -> every doc id of its near-duplicate group, in corpus order (grouped articles only;
     # empty for an index built before groups were recorded)
     groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def milvus(self):
+        """The MilvusIndex that does all of retrieval, or None for the local backend."""
+        return None if self.bm25 is not None else self.store
+
+    @property
+    def segments(self) -> list[str]:
+        return [s["data"] for s in self.manifest["segments"]]
+
+    @property
+    def deleted(self) -> set[tuple[str, str]]:
+        """(segment, doc id) of every removed article (a Milvus result may still hold one, briefly)."""
+        return {(s["data"], d) for s in self.manifest["segments"] for d in s.get("deleted", ())}
 
     @property
     def config(self) -> Config:
@@ -107,7 +121,7 @@ def _check_corpus(index_dir: Path, manifest: dict, corpus_dir) -> None:
 
 def _load_data(index_dir: Path, manifest: dict) -> IndexData:
     """Every segment's live rows, merged: chunks, articles, vectors, BM25 and near-duplicate groups."""
-    from rag.index.store import FaissStore, MilvusStore
+    from rag.index.store import FaissStore
 
     verify_files(index_dir, manifest)
     try:
@@ -122,19 +136,21 @@ def _load_data(index_dir: Path, manifest: dict) -> IndexData:
             articles.update((a.doc_id, a) for a in segment.live_articles)
             if spec["kind"] == "faiss":
                 vector_parts.append((FaissStore.load(index_dir / entry["data"]), live))
-            term_parts.append((SegmentTerms.load(index_dir / entry["data"]), live))
+                term_parts.append((SegmentTerms.load(index_dir / entry["data"]), live))
             leader_of.update(segment.leader_of)
         if spec["kind"] == "faiss":
             store = FaissStore.merged(vector_parts, Config.from_dict(manifest["settings"]).index_type)
-        else:
-            store = MilvusStore(spec["uri"], spec["collection"])
-        bm25 = BM25(term_parts)
+            bm25 = BM25(term_parts)
+        else:  # all of retrieval in Milvus: no vectors or BM25 here
+            from rag.index.milvus import MilvusIndex
+
+            store, bm25 = MilvusIndex(spec["uri"], spec["collection"]), None
         groups: dict[str, tuple[str, ...]] = {}
         for group in groups_of(list(articles), leader_of):
             groups.update(dict.fromkeys(group, tuple(group)))
     except Exception as e:  # checksums matched, so this is a foreign or buggy file
         raise IndexCorruptError(f"cannot read the index in {index_dir} ({e}): rebuild with `python -m rag build`") from e
-    if store.ntotal != len(chunks) or bm25.num_docs != len(chunks):
+    if bm25 is not None and (store.ntotal != len(chunks) or bm25.num_docs != len(chunks)):
         raise IndexCorruptError(f"the index in {index_dir} is inconsistent ({store.ntotal} vectors, {len(chunks)} chunks): "
                                 "rebuild with `python -m rag build`")
     return IndexData(index_dir, manifest, chunks, articles, store, bm25, groups)

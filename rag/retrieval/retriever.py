@@ -1,4 +1,4 @@
-"""Retrieval: dense (FAISS or Milvus), BM25, and their weighted reciprocal-rank fusion -> `Hit`s."""
+"""Retrieval: dense (FAISS), BM25 and their weighted reciprocal-rank fusion over the local index, or all three inside Milvus -> `Hit`s."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from rag.config import MODES, Config
 from rag.encoders import Encoder, as_encoder, known_fingerprint, load_encoder
 from rag.errors import QueryError, RagError, StaleIndexError
 from rag.index.load import IndexData, load_index
+from rag.ingest.chunking import Chunk
 from rag.retrieval.query import checked_date, checked_k, clean_query
 from rag.text import bm25_query_tokens
 
@@ -166,6 +167,8 @@ class Retriever:
         n = len(self.index.chunks)
         if n == 0:
             return []
+        if self.index.milvus is not None:
+            return self._search_milvus(query, k, mode, since, until, n)
         allowed = self._dated_chunks(since, until)
         # with a date range, every passage is ranked (a flat scan of the vectors, ~10 ms per 50,000)
         # and those of other dates dropped, so the k best of the range are found
@@ -179,9 +182,22 @@ class Retriever:
                 ranked = self._fuse(self._dense(query, depth), self._bm25(query, depth))
             if allowed is not None:
                 ranked = [(i, score) for i, score in ranked if allowed[i]]
-            hits = self._one_per_story(ranked, k)
+            hits = self._one_per_story([(self.index.chunks[i], score) for i, score in ranked], k)
             # copies of one story can fill the candidates: look deeper (at most twice, 16x) for k
             if len(hits) >= k or depth >= n or depth >= 16 * max(k, self.config.candidates):
+                return hits
+            depth = min(n, depth * 4)
+
+    def _search_milvus(self, query: str, k: int, mode: str, since, until, n: int) -> list["Hit"]:
+        """The same search inside Milvus (`rag.index.milvus`): the date range is a filter there."""
+        milvus, deleted = self.index.milvus, self.index.deleted
+        vector = self.encoder.encode_query([query]) if mode in ("dense", "hybrid") else None
+        depth = min(n, max(k, self.config.candidates))
+        while True:
+            rows = milvus.search(query, vector, depth, mode, self.index.segments, since, until, self.config.rrf_k)
+            ranked = [(chunk, score) for chunk, score, segment in rows if (segment, chunk.doc_id) not in deleted]
+            hits = self._one_per_story(ranked, k)
+            if len(hits) >= k or len(rows) < depth or depth >= n or depth >= 16 * max(k, self.config.candidates):
                 return hits
             depth = min(n, depth * 4)
 
@@ -210,22 +226,21 @@ class Retriever:
         return np.array([bool(d) and (since is None or d >= since) and (until is None or d <= until)
                          for d in (articles[c.doc_id].date if c.doc_id in articles else "" for c in self.index.chunks)])
 
-    def _one_per_story(self, ranked: list[tuple[int, float]], k: int) -> list[Hit]:
+    def _one_per_story(self, ranked: list[tuple[Chunk, float]], k: int) -> list[Hit]:
         """The first k passages of `ranked` keeping one article of each near-duplicate group (its best
         passage; later passages of that same article stay), the group's others named in `also_in`."""
         groups = self.index.groups
         shown: dict[tuple[str, ...], str] = {}  # group -> the article shown for it
         hits: list[Hit] = []
-        for idx, score in ranked:
-            c = self.index.chunks[idx]
+        for c, score in ranked:
             group = groups.get(c.doc_id)
             if group is not None:
                 if shown.setdefault(group, c.doc_id) != c.doc_id:
                     continue  # a copy of a story already shown
-                hit = self._hit(len(hits) + 1, idx, score)
+                hit = self._hit(len(hits) + 1, c, score)
                 hits.append(Hit(**{**hit.__dict__, "also_in": tuple(d for d in group if d != c.doc_id)}))
             else:
-                hits.append(self._hit(len(hits) + 1, idx, score))
+                hits.append(self._hit(len(hits) + 1, c, score))
             if len(hits) == k:
                 break
         return hits
@@ -253,8 +268,7 @@ class Retriever:
                 fused[idx] = fused.get(idx, 0.0) + weight / (c.rrf_k + rank)
         return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
 
-    def _hit(self, rank: int, idx: int, score: float) -> Hit:
-        c = self.index.chunks[idx]
+    def _hit(self, rank: int, c: Chunk, score: float) -> Hit:
         article = self.index.articles.get(c.doc_id)
         return Hit(rank, score, c.chunk_id, c.doc_id, c.source, c.title, c.text, c.start, c.end,
                    date=article.date if article is not None else "")
