@@ -110,6 +110,7 @@ def build_ui(service):
         # An error, not a message: API clients must be able to tell it from an answer.
         if not service.wait(READY_WAIT_S):
             refuse(service.not_ready_message())
+        service.refresh_if_changed()  # files edited on disk meanwhile: the index follows (in the background)
 
     def validate_question(message):
         # The chat box's check before anything is sent (Gradio runs it in the browser's request, not

@@ -123,8 +123,9 @@ def cmd_build(args) -> int:
     if report.up_to_date:
         print(f"index {args.index} is up to date ({report.articles} articles, {report.chunks} chunks)")
     elif report.incremental:
-        print(f"updated {args.index}: {report.articles} articles, {report.chunks} chunks "
-              f"({report.embedded} passages embedded, {report.removed} article(s) removed, {report.seconds:.1f} s)")
+        print(f"updated {args.index}: {report.articles} articles, {report.chunks} chunks ({report.added} new, "
+              f"{report.replaced} replaced, {report.removed} removed; {report.embedded} passages embedded, "
+              f"{report.seconds:.1f} s)")
     else:
         print(
             f"indexed {report.articles} articles, {report.chunks} chunks into {args.index} "
@@ -214,7 +215,7 @@ def cmd_remove(args) -> int:
     report = remove(args.targets, corpus_dir=args.corpus, index_dir=args.index)
     for line in report.lines():
         print(line)
-    return 0 if report.files or report.articles else EXIT_FAIL
+    return EXIT_FAIL if report.unknown or not (report.files or report.articles) else 0
 
 
 def cmd_train_reader(args) -> int:

@@ -36,6 +36,9 @@ def test_a_leading_date_or_a_dateline_with_the_files_year_dates_an_article():
     assert date_in_text("人民网北京7月28日电 （记者 甲）青禾镇……") == ""  # no year in the file: no guess
     (article,) = parse_document("青禾镇新闻\n\n2023-07-24 08:19，青禾镇污水处理厂投运。\n".encode(), "a.txt")
     assert article.date == "2023-07-24"
+    # the date leading the file's first line, which reads as the headline
+    (article,) = parse_document("2023-07-24 08:19，青石镇跨江大桥通车\n\n本报讯 大桥全长860米。\n".encode(), "b.txt")
+    assert article.date == "2023-07-24"
     rows = "\n".join(json.dumps(r, ensure_ascii=False) for r in ROWS).encode()
     assert [a.date for a in parse_document(rows, "rows.jsonl")] == ["2023-05-10", "2023-07-12", "2023-08-20"]
 

@@ -10,7 +10,7 @@ import pytest
 
 from rag import Config, Retriever, build_index, remove
 from rag.config import Config as _Config
-from rag.errors import CorpusError, QueryError
+from rag.errors import QueryError
 from rag.index import build as build_module
 from rag.index.bm25 import BM25, SegmentTerms
 from rag.index.manifest import read_manifest
@@ -69,7 +69,7 @@ def test_add_change_and_remove_equal_a_full_build(tmp_path, corpus):
     _write(corpus, {"east.txt": changed})
     (corpus / "west.txt").unlink()
     report = build_index(corpus, index)
-    assert report.incremental and report.removed == 2  # west's one article and east's old version
+    assert report.incremental and (report.added, report.replaced, report.removed) == (1, 1, 1)  # south; east; west
     m = read_manifest(index)
     assert len(m["segments"]) == 2 and sorted(m["segments"][0]["deleted"]) == sorted(
         d for d in before.index.articles if d.startswith(("east", "west")))
@@ -119,9 +119,12 @@ def test_removing_everything_is_refused_and_the_file_put_back(tmp_path):
     _write(tmp_path / "corpus", {"only.txt": ARTICLES["west.txt"]})
     build_index(tmp_path / "corpus", tmp_path / "index")
     old = read_manifest(tmp_path / "index")
-    with pytest.raises(CorpusError):
+    with pytest.raises(QueryError, match="at least one"):
         remove(["only.txt"], corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
     assert (tmp_path / "corpus" / "only.txt").is_file() and read_manifest(tmp_path / "index") == old
+    with pytest.raises(QueryError, match="at least one"):  # by id too
+        remove(["only-00"], corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
+    assert read_manifest(tmp_path / "index") == old
 
 
 def test_a_failed_update_changes_nothing(tmp_path, corpus, monkeypatch):
@@ -207,3 +210,121 @@ def test_a_skipped_file_is_read_again_once_fixed(tmp_path, corpus):
     report = build_index(corpus, index)
     assert report.incremental and not report.skipped and report.embedded == 1
     assert Retriever.load(index, corpus_dir=corpus).search("南湾村修了多少座石拱桥？", k=1)[0].doc_id == "broken-00"
+
+
+def test_an_article_removed_by_id_stays_out_until_its_file_goes(tmp_path):
+    """A .jsonl line removed by id: full and partial rebuilds keep it out (it keeps its id, so it stays
+    excluded); once its file is removed and added again, it is back."""
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    rows = [{"title": "东岗区启动老旧小区改造", "date": "2023-05-20", "text": "东岗区今年改造老旧小区47个，惠及居民1.2万户。"},
+            {"title": "南港新区码头开工", "date": "2023-10-08", "text": "南港新区三号码头开工建设，设计吞吐量800万吨。"}]
+    corpus.mkdir()
+    (corpus / "city.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    _write(corpus, {"west.txt": ARTICLES["west.txt"]})
+    build_index(corpus, index)
+    r = Retriever.load(index, corpus_dir=corpus)
+    doomed = next(d for d, a in r.index.articles.items() if a.title.startswith("东岗区"))
+    remove([doomed], corpus_dir=corpus, index_dir=index)
+
+    def cited(question: str) -> bool:
+        return any("47个" in h.text for h in Retriever.load(index, corpus_dir=corpus).search(question, k=5))
+
+    assert not cited("东岗区改造了多少个老旧小区？")
+    build_index(corpus, index, force=True)
+    assert not cited("东岗区改造了多少个老旧小区？")
+    rows[1]["text"] += "项目总投资20亿元。"  # the file changes: read again, the removed line keeps its id
+    (corpus / "city.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    assert build_index(corpus, index).incremental
+    assert not cited("东岗区改造了多少个老旧小区？")
+    saved = (corpus / "city.jsonl").read_bytes()
+    remove(["city.jsonl"], corpus_dir=corpus, index_dir=index)
+    (corpus / "city.jsonl").write_bytes(saved)
+    build_index(corpus, index)
+    assert cited("东岗区改造了多少个老旧小区？")  # the file removed and added again: all of it is back
+
+
+def test_a_rewritten_one_article_file_keeps_its_id(tmp_path, corpus):
+    index = tmp_path / "index"
+    before = sorted(d for d in Retriever.load(index, corpus_dir=corpus).index.articles if d.startswith("west"))
+    _write(corpus, {"west.txt": "西岭村道正式通车\n\n本报记者 周敏\n\n全长14公里的西岭村道昨天正式通车，施工由县交通局组织。\n"})
+    report = build_index(corpus, index)
+    assert (report.added, report.replaced, report.removed) == (0, 1, 0)
+    after = Retriever.load(index, corpus_dir=corpus)
+    assert sorted(d for d in after.index.articles if d.startswith("west")) == before
+    assert "14公里" in after.article(before[0]).text
+
+
+def test_a_new_article_never_takes_the_id_of_one_removed_by_id(tmp_path):
+    """A page with an article removed by id gets a new article before it: the new one is indexed (under
+    a fresh id) and the removed one stays out, also after a full rebuild."""
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    first, second = ARTICLES["page.txt"].split("\n\n北石镇")
+    second = "北石镇" + second
+    _write(corpus, {"page.txt": first.rstrip() + "\n\n" + second})
+    build_index(corpus, index)
+    gone = next(d for d, a in Retriever.load(index, corpus_dir=corpus).index.articles.items() if a.title.startswith("北石镇"))
+    remove([gone], corpus_dir=corpus, index_dir=index)
+    new = "东湖镇建成文化广场\n\n本报讯 东湖镇文化广场占地8000平方米，今天向居民开放。\n"
+    _write(corpus, {"page.txt": first.rstrip() + "\n\n" + new + "\n" + second})
+    for force in (False, True):
+        build_index(corpus, index, force=force)
+        r = Retriever.load(index, corpus_dir=corpus)
+        texts = {a.doc_id: a.text for a in r.index.articles.values()}
+        assert any("8000平方米" in t for t in texts.values()), texts  # the new article is there
+        assert not any("3500万元" in t for t in texts.values()) and gone not in texts  # the removed one is not
+
+
+def test_a_killed_removal_is_undone_when_the_index_is_next_used(tmp_path, corpus):
+    index = tmp_path / "index"
+    (corpus / "west.txt").rename(corpus / ".removing-west.txt")  # what a removal killed before its switch leaves
+    r = Retriever.load(index, corpus_dir=corpus)  # not "out of date": the file is put back
+    assert (corpus / "west.txt").is_file() and not (corpus / ".removing-west.txt").exists()
+    assert any("戚立群" in h.text for h in r.search("西岭村道由谁负责建设？", k=3))
+    remove(["west.txt"], corpus_dir=corpus, index_dir=index)
+    (corpus / ".removing-west.txt").write_text("leftover", encoding="utf-8")  # killed after its switch
+    build_index(corpus, index)
+    assert not (corpus / ".removing-west.txt").exists() and not (corpus / "west.txt").exists()
+
+
+def test_remove_touches_only_files_the_index_read(tmp_path, corpus):
+    index = tmp_path / "index"
+    (corpus / "notes.bin").write_bytes(b"private")  # not a corpus type: never indexed, never removed
+    report = remove(["notes.bin", "../index/manifest.json"], corpus_dir=corpus, index_dir=index)
+    assert report.unknown == ["notes.bin", "../index/manifest.json"] and (corpus / "notes.bin").is_file()
+
+
+def test_equal_scores_rank_by_chunk_id_whatever_the_segments(tmp_path):
+    """Two copies of one text in different files (equal BM25 and dense scores): the same order whether
+    the second came in a later segment or in one full build."""
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    _write(corpus, {"b.txt": ARTICLES["west.txt"]})
+    build_index(corpus, index)
+    _write(corpus, {"a.txt": ARTICLES["west.txt"]})  # sorts first, but is added later
+    build_index(corpus, index)
+    incremental = Retriever.load(index, corpus_dir=corpus)
+    assert len(read_manifest(index)["segments"]) == 2
+    _same_search(incremental, _full_build_of(corpus, index, tmp_path))
+
+
+@pytest.mark.slow  # loads the reader: ~5 s
+def test_the_app_follows_files_edited_on_disk(tmp_path, corpus, monkeypatch):
+    """A file edited in the corpus folder while the app runs: the next question after REFRESH_S starts an
+    update in the background, and answers then quote the new text, never the old."""
+    import time
+
+    from rag.web import service as service_module
+
+    monkeypatch.setattr(service_module, "REFRESH_S", 0.0)
+    svc = service_module.Service(tmp_path / "index", corpus)
+    svc.start()
+    assert svc.wait(120)
+    _write(corpus, {"west.txt": ARTICLES["west.txt"].replace("13公里", "16公里")})
+    svc.refresh_if_changed()
+    deadline = time.monotonic() + 120
+    while svc._refreshing.is_set() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    texts = " ".join(h.text for h in svc.retriever.search("西岭村道全长多少公里？", k=3))
+    assert "16公里" in texts and "13公里" not in texts
+    before = svc.retriever
+    svc.refresh_if_changed()  # nothing changed since: no update
+    assert not svc._refreshing.is_set() and svc.retriever is before

@@ -42,17 +42,20 @@ TASK = 64  # passages per task: similar lengths together (less padding), and a p
 BATCH = 8  # passages per forward pass (8 beat 16, 32 and 64 in the runs above)
 
 def pool_workers() -> int:
-    """Workers to start: `RAG_EMBED_WORKERS` if set (0 turns the pool off), else the usable cores."""
+    """Workers to start: `RAG_EMBED_WORKERS` if set (0 turns the pool off; at most the usable cores),
+    else the usable cores."""
+    try:
+        cores = max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        cores = max(1, os.cpu_count() or 1)
     env = os.environ.get("RAG_EMBED_WORKERS", "").strip()
     if env:
         try:
-            return max(0, int(env))
+            # at most one per core: each holds the model (~300 MB), and more cannot run at once anyway
+            return min(max(0, int(env)), cores)
         except ValueError:
             log.warning("RAG_EMBED_WORKERS=%r is not a number: using the cores", env)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+    return cores
 
 
 def pool_available() -> bool:

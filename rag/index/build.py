@@ -75,7 +75,9 @@ class BuildReport:
     up_to_date: bool = False
     problems: list[str] = field(default_factory=list)  # lines left out of files that were read
     incremental: bool = False  # a segment added (or ids deleted) instead of everything written again
-    removed: int = 0  # articles deleted from the index by this build
+    removed: int = 0  # articles deleted from the index by this build (not counting replaced ones)
+    replaced: int = 0  # articles of changed files, indexed anew under their old ids
+    added: int = 0  # articles new to the index (an update's; a full build's are `articles`)
     embed_seconds: float = 0.0  # of `seconds`, the time spent embedding
 
 
@@ -119,6 +121,7 @@ def build_index(
     say = notify or (lambda message, fraction=None: None)
     with build_lock(index_dir):
         say("读取文章 reading articles…")
+        recover_removals(Path(corpus_dir), index_dir)
         old = None
         with contextlib.suppress(IndexStateError, OSError):
             manifest = read_manifest(index_dir)
@@ -146,7 +149,13 @@ def build_index(
                                    [SkippedFile(n, reasons.get(n, "")) for n in old.get("skipped_files", [])],
                                    up_to_date=True)
             if _incremental_ok(old, config):
-                return job.update(old, plan)
+                try:
+                    return job.update(old, plan)
+                except (ValueError, TypeError, KeyError, AttributeError, LookupError) as e:
+                    # records that pass their checksums but do not read (hand-edited, another version),
+                    # or a Milvus collection gone from its server: everything again, from the files
+                    log.warning("cannot update the index in %s (%s): building it again", index_dir, e)
+                    job.excluded = excluded
         return job.rebuild(old)
 
 
@@ -181,6 +190,59 @@ def _incremental_ok(old: dict, config: Config) -> bool:
     total = sum(s.get("chunks", 0) + s.get("deleted_chunks", 0) for s in segments)
     deleted = sum(s.get("deleted_chunks", 0) for s in segments)
     return len(segments) < MAX_SEGMENTS and deleted <= MAX_DELETED_SHARE * max(total, 1)
+
+
+HIDDEN = ".removing-"  # a corpus file being removed (`rag.index.remove`) is renamed to this prefix + its name
+REMOVING: set[Path] = set()  # hidden files of removals running in this process (under the build lock)
+
+
+def recover_removals(corpus_dir: Path, index_dir: Path) -> None:
+    """Finish or undo removals that were killed (call with the build lock held).
+
+    A hidden file whose name the current manifest still lists never reached its switch: it is put
+    back (the removal did not happen). One the manifest no longer lists was removed: it is deleted.
+    """
+    try:
+        hidden = [p for p in Path(corpus_dir).iterdir() if p.name.startswith(HIDDEN) and p.is_file()]
+    except OSError:
+        return
+    hidden = [p for p in hidden if p.resolve() not in REMOVING]
+    if not hidden:
+        return
+    try:
+        listed = set(read_manifest(index_dir)["corpus_files"])
+    except (IndexStateError, OSError):
+        listed = None
+    for p in hidden:
+        original = p.with_name(p.name[len(HIDDEN):])
+        with contextlib.suppress(OSError):
+            if (listed is None or original.name in listed) and not original.exists():
+                p.rename(original)
+                log.warning("an interrupted removal of %s was undone", original.name)
+            else:
+                p.unlink()
+
+
+def _previous_versions(data, excluded: set[str], files: set[str] | None) -> dict[str, list[Article]]:
+    """file -> the latest version of each of its indexed articles: the live ones and those removed by id
+    (so that a file read again gives them their old ids, and the removed ones stay out); only `files`
+    (None: every file)."""
+    latest: dict[str, Article] = {}
+    for segment in data:
+        deleted = set(segment.entry.get("deleted", ()))
+        for a in segment.articles:
+            if (files is None or a.source in files) and (a.doc_id not in deleted or a.doc_id in excluded):
+                latest[a.doc_id] = a
+    out: dict[str, list[Article]] = {}
+    for a in latest.values():
+        out.setdefault(a.source, []).append(a)
+    return out
+
+
+def _ids_of_files_gone(data, excluded, present) -> set[str]:
+    """Ids removed by id whose file is no longer in the corpus (`present`: the file names there now)."""
+    wanted = set(excluded)
+    return {a.doc_id for segment in data for a in segment.articles if a.doc_id in wanted and a.source not in present}
 
 
 def _file_hash(path: Path) -> str:
@@ -233,12 +295,19 @@ class _Job:
         from rag.index.milvus import MilvusIndex, collection_name, collection_prefix
 
         corpus = load_corpus(self.corpus_dir, known=set(old["corpus_files"]) if old else frozenset())
+        before: set[str] = set()  # the articles the index served (for the count of those removed)
         if old is not None:
-            with contextlib.suppress(IndexStateError, OSError, ValueError, TypeError, KeyError):
-                previous = [a for s in old["segments"] for a in read_segment(self.index_dir, s, groups=False).live_articles]
-                corpus.articles = keep_ids(corpus.articles, previous)
+            with contextlib.suppress(IndexStateError, OSError, ValueError, TypeError, KeyError, AttributeError):
+                data = [read_segment(self.index_dir, s, groups=False) for s in old["segments"]]
+                before = {a.doc_id for segment in data for a in segment.live_articles}
+                self.excluded = sorted(set(self.excluded) - _ids_of_files_gone(data, self.excluded, corpus.file_hashes))
+                previous = _previous_versions(data, set(self.excluded), None)
+                corpus.articles = keep_ids(corpus.articles, [a for articles in previous.values() for a in articles])
         excluded = set(self.excluded)
         articles = [a for a in corpus.articles if a.doc_id not in excluded]
+        held = [a for a in corpus.articles if a.doc_id in excluded]
+        if not articles:
+            raise CorpusError(f"no articles left to index in {self.corpus_dir} (every one was removed)")
         chunks = chunk_articles(articles, self.config.chunk_size, self.config.chunk_overlap)
         vectors, embedded = self._embed(chunks)
         self.say("查找重复报道 grouping near-duplicate articles…")
@@ -247,7 +316,7 @@ class _Job:
         self.say("写入索引 writing the index…")
         store = parse_store(self.config.store)
         entry = write_segment(self.index_dir, chunks, articles, vectors, self.config, grouper,
-                              store_vectors=store["kind"] == "faiss")
+                              store_vectors=store["kind"] == "faiss", held=held)
         if store["kind"] == "milvus":
             uri = store["uri"]
             if uri.endswith(".db") and not Path(uri).is_absolute():
@@ -264,7 +333,8 @@ class _Job:
         seconds = time.perf_counter() - self.t0
         log.info("indexed %d articles, %d chunks (%d embedded) in %.1f s", len(articles), len(chunks), embedded, seconds)
         return BuildReport(str(self.index_dir), len(articles), len(chunks), embedded, seconds, corpus.skipped,
-                           problems=corpus.problems, embed_seconds=self.embed_seconds)
+                           problems=corpus.problems, embed_seconds=self.embed_seconds,
+                           removed=len(before - {a.doc_id for a in articles}))
 
     # ---------------------------------------------------------------- only what changed
 
@@ -279,16 +349,15 @@ class _Job:
 
             milvus = MilvusIndex(old["store"]["uri"], old["store"]["collection"])
         gone = set(plan.gone)
+        # an article removed by id stays out while its file is in the corpus; once the file is gone, so is the id
+        self.excluded = sorted(set(self.excluded) - _ids_of_files_gone(data, self.excluded, plan.hashes))
         excluded = set(self.excluded)
-        previous = {}  # file -> its live articles (ids kept for a changed file's new version)
+        previous = _previous_versions(data, excluded, gone)  # file -> its articles (ids kept for a changed file)
         removed = 0
         purge: list[tuple[str, list[str]]] = []  # (segment, ids) to delete from a Milvus collection
         for entry, segment in zip(segments, data):
             deleted = set(entry.get("deleted", []))
             newly = {a.doc_id for a in segment.live_articles if a.source in gone or a.doc_id in excluded}
-            for a in segment.live_articles:
-                if a.source in gone:
-                    previous.setdefault(a.source, []).append(a)
             if newly:
                 lost = sum(1 for c in segment.chunks if c.doc_id in newly)
                 entry["deleted"] = sorted(deleted | newly)
@@ -306,6 +375,7 @@ class _Job:
         reported: list[SkippedFile] = []
         stems = id_stems(list(plan.hashes), known=set(old["corpus_files"]))  # a changed file keeps its stem
         new_articles: list[Article] = []
+        held: list[Article] = []  # read again but removed by id: recorded so they keep their ids
         for name in plan.to_read:
             try:
                 raw = (self.corpus_dir / name).read_bytes()
@@ -320,11 +390,13 @@ class _Job:
             content_keys[name] = content_key(articles)
             articles = keep_ids(articles, previous.get(name, []))
             new_articles.extend(a for a in articles if a.doc_id not in excluded)
+            held.extend(a for a in articles if a.doc_id in excluded)
         for s in reported:
             log.warning("skipped %s: %s", s.source, s.reason)
         skipped.update((s.source, s.reason) for s in reported)
+        replaced = len({a.doc_id for a in new_articles} & {d for _, ids in purge for d in ids})
         embedded = 0
-        if new_articles:
+        if new_articles or held:
             chunks = chunk_articles(new_articles, self.config.chunk_size, self.config.chunk_overlap)
             vectors, embedded = self._embed(chunks)
             self.say("查找重复报道 grouping near-duplicate articles…")
@@ -337,12 +409,12 @@ class _Job:
             self.say("写入索引 writing the index…")
             store = old.get("store", {"kind": "faiss"})
             entry = write_segment(self.index_dir, chunks, new_articles, vectors, self.config, grouper,
-                                  store_vectors=store["kind"] == "faiss")
+                                  store_vectors=store["kind"] == "faiss", held=held)
             if milvus is not None:  # rows of a segment the manifest does not list yet: invisible to searches
                 milvus.insert(entry["data"], chunks, vectors, {a.doc_id: a.date for a in new_articles})
             segments.append(entry)
         if not any(s.get("articles", 0) > 0 for s in segments):
-            raise CorpusError(f"no readable articles in {self.corpus_dir}")
+            raise CorpusError(f"no articles left to index in {self.corpus_dir} (every one was removed or unreadable)")
         manifest = self._manifest(segments, file_hashes, content_keys, skipped, old.get("store", {"kind": "faiss"}))
         self._switch(manifest, old)
         if milvus is not None:
@@ -352,10 +424,11 @@ class _Job:
             for segment_name, ids in purge:
                 milvus.delete(segment_name, ids)
         seconds = time.perf_counter() - self.t0
-        log.info("index updated: %d article(s) added, %d removed, %d passages embedded in %.1f s",
-                 len(new_articles), removed, embedded, seconds)
+        log.info("index updated: %d article(s) new, %d replaced, %d removed, %d passages embedded in %.1f s",
+                 len(new_articles) - replaced, replaced, removed - replaced, embedded, seconds)
         return BuildReport(str(self.index_dir), manifest["articles"], manifest["chunks"], embedded, seconds, reported,
-                           problems=problems, incremental=True, removed=removed, embed_seconds=self.embed_seconds)
+                           problems=problems, incremental=True, removed=removed - replaced, replaced=replaced,
+                           added=len(new_articles) - replaced, embed_seconds=self.embed_seconds)
 
     # ---------------------------------------------------------------- the switch
 

@@ -97,10 +97,23 @@ def _manifest_data(index_dir: Path) -> tuple | None:
         return None
 
 
+def _build_command(index_dir: Path, manifest: dict, corpus: Path | None = None) -> str:
+    """The command that brings this index up to date (its folders named unless they are the defaults)."""
+    import shlex
+
+    corpus = corpus or Path(manifest.get("corpus_dir", "seeds"))
+    parts = ["python -m rag build"]
+    if Path(index_dir).resolve() != Path("index").resolve():
+        parts.append(f"--index {shlex.quote(str(index_dir))}")
+    if corpus.resolve() != Path("seeds").resolve():
+        parts.append(f"--corpus {shlex.quote(str(corpus))}")
+    return " ".join(parts)
+
+
 def _check_corpus(index_dir: Path, manifest: dict, corpus_dir) -> None:
     if manifest.get("splitter") != SPLITTER_VERSION and not build_running(index_dir):
         raise StaleIndexError(f"the index in {index_dir} was built by an older version of the article splitter: "
-                              "run `python -m rag build`")
+                              f"run `{_build_command(index_dir, manifest)}`")
     folder = Path(corpus_dir) if corpus_dir else Path(manifest.get("corpus_dir", ""))
     if not folder.is_dir():
         return
@@ -114,7 +127,7 @@ def _check_corpus(index_dir: Path, manifest: dict, corpus_dir) -> None:
         recorded = manifest.get("corpus_files", {})
         raise StaleIndexError(
             f"the index in {index_dir} is out of date ({len(changed)} corpus file(s) changed: {shown}): "
-            "run `python -m rag build`",
+            f"run `{_build_command(index_dir, manifest, folder)}`",
             added=tuple(changed) if all(n not in recorded for n in changed) else (),
         )
 
@@ -149,7 +162,8 @@ def _load_data(index_dir: Path, manifest: dict) -> IndexData:
         for group in groups_of(list(articles), leader_of):
             groups.update(dict.fromkeys(group, tuple(group)))
     except Exception as e:  # checksums matched, so this is a foreign or buggy file
-        raise IndexCorruptError(f"cannot read the index in {index_dir} ({e}): rebuild with `python -m rag build`") from e
+        raise IndexCorruptError(f"cannot read the index in {index_dir} ({e}): rebuild it with "
+                                f"`{_build_command(index_dir, manifest)} --force`") from e
     if bm25 is not None and (store.ntotal != len(chunks) or bm25.num_docs != len(chunks)):
         raise IndexCorruptError(f"the index in {index_dir} is inconsistent ({store.ntotal} vectors, {len(chunks)} chunks): "
                                 "rebuild with `python -m rag build`")

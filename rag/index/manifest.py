@@ -86,6 +86,8 @@ def _manifest_problem(manifest: dict) -> str | None:
             return f"segment {data} has no checksums"
         if not isinstance(deleted, list) or not all(isinstance(d, str) for d in deleted):
             return f"segment {data}: 'deleted' is not a list of ids"
+        if not all(isinstance(segment.get(k, 0), int) for k in ("chunks", "articles", "deleted_chunks")):
+            return f"segment {data}: its counts are not numbers"
         for rel, digest in checksums.items():
             if (not isinstance(digest, str) or len(digest) != 64 or Path(rel).is_absolute()
                     or ".." in Path(rel).parts):
@@ -95,8 +97,14 @@ def _manifest_problem(manifest: dict) -> str | None:
             return f"no checksum for {', '.join(missing)} in {data}"
     if not isinstance(manifest["settings"].get("model"), str):
         return "the settings name no model"
-    if not isinstance(manifest.get("store", {}), dict):
-        return "'store' is not an object"
+    store = manifest.get("store", {"kind": "faiss"})
+    if not isinstance(store, dict) or store.get("kind") not in ("faiss", "milvus"):
+        return "'store' is not a FAISS or Milvus store"
+    if store["kind"] == "milvus" and not (isinstance(store.get("uri"), str) and isinstance(store.get("collection"), str)):
+        return "the Milvus store names no uri or collection"
+    excluded = manifest.get("excluded", [])
+    if not isinstance(excluded, list) or not all(isinstance(d, str) for d in excluded):
+        return "'excluded' is not a list of ids"
     try:
         Config.from_dict(manifest["settings"])
     except (TypeError, ValueError) as e:

@@ -48,7 +48,13 @@ DELETE_BATCH = 200  # ids per delete expression
 def milvus_client(uri: str):
     """A MilvusClient for a server URI or a Milvus Lite file (its folder created)."""
     logging.getLogger("pymilvus").setLevel(logging.CRITICAL)  # Lite logs "Method not implemented" for server-only calls
-    logging.getLogger("jieba").setLevel(logging.WARNING)  # Milvus Lite's analyzer loads jieba, which logs at DEBUG
+    logging.getLogger("grpc._server").setLevel(logging.CRITICAL)  # Lite's server logs those calls as tracebacks
+    try:  # Milvus Lite's analyzer imports jieba, which sets itself to DEBUG on import: import it first, then quiet it
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+    except ImportError:
+        pass
     try:
         from pymilvus import MilvusClient
     except ImportError as e:

@@ -6,7 +6,9 @@
 A file is first renamed to a hidden name in the corpus folder, the index
 updated (its articles marked deleted in their segment: no passage is
 embedded or rewritten), and only then deleted; if the update fails the file
-is put back, so the corpus and the index never disagree. An article removed
+is put back, so the corpus and the index never disagree; a removal killed
+half-way is finished or undone by the next build, add, removal or load
+(`recover_removals`). An article removed
 by id is recorded in the manifest (`excluded`) and stays out of every later
 build, also when its file changes, until the file itself is removed.
 """
@@ -18,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.config import Config
-from rag.errors import QueryError
-from rag.index.build import build_index
+from rag.errors import CorpusError, QueryError
+from rag.index.build import HIDDEN, REMOVING, build_index, recover_removals
 from rag.index.lock import build_lock
 from rag.index.manifest import read_manifest
 from rag.index.segment import read_segment
@@ -65,6 +67,7 @@ def remove(targets, corpus_dir: str | Path = "seeds", index_dir: str | Path = "i
             raise QueryError(f"not a file name or an article id: {t[:40]!r}")
     corpus = Path(corpus_dir)
     with build_lock(index_dir, wait=REMOVE_WAIT_S):
+        recover_removals(corpus, Path(index_dir))
         manifest = read_manifest(index_dir)
         config = config or Config.from_dict(manifest["settings"])
         live: set[str] = set()
@@ -75,7 +78,9 @@ def remove(targets, corpus_dir: str | Path = "seeds", index_dir: str | Path = "i
         files: list[str] = []
         for t in dict.fromkeys(targets):
             name = Path(t).name
-            if name and not name.startswith(".") and (name in manifest["corpus_files"] or (corpus / name).is_file()):
+            # only files the index read (or skipped): never another file that happens to lie in the folder
+            if name and not name.startswith(".") and (name in manifest["corpus_files"]
+                                                      or name in manifest.get("skipped_files", [])):
                 files.append(name)
             elif t in live:
                 report.articles.append(t)
@@ -87,15 +92,22 @@ def remove(targets, corpus_dir: str | Path = "seeds", index_dir: str | Path = "i
         try:
             for name in files:
                 if (corpus / name).is_file():
-                    target = corpus / f".removing-{name}"
+                    target = corpus / f"{HIDDEN}{name}"
                     (corpus / name).rename(target)
                     hidden.append((target, corpus / name))
+                    REMOVING.add(target.resolve())
             build = build_index(corpus, index_dir, config, encoder=encoder, exclude=set(report.articles))
-        except BaseException:
+        except BaseException as e:
             for target, original in hidden:
                 with contextlib.suppress(OSError):
                     target.rename(original)
+            if isinstance(e, CorpusError):
+                raise QueryError("cannot remove every article of the index: it needs at least one "
+                                 "(build another index instead)") from None
             raise
+        finally:
+            for target, _ in hidden:
+                REMOVING.discard(target.resolve())
         for target, _ in hidden:
             target.unlink(missing_ok=True)
         report.files = files

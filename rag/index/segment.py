@@ -48,13 +48,16 @@ def new_segment_name() -> str:
 
 
 def write_segment(index_dir: Path, chunks: list[Chunk], articles: list[Article], vectors: np.ndarray,
-                  config: Config, grouper: StoryGrouper | None, store_vectors: bool = True) -> dict:
+                  config: Config, grouper: StoryGrouper | None, store_vectors: bool = True,
+                  held: list[Article] = ()) -> dict:
     """Write a segment into `index_dir` (a temporary folder, flushed, then renamed into place).
 
     Args:
         chunks: the passages, float32 `vectors` (len(chunks), dim) in the same order.
         grouper: the near-duplicate grouper that has seen these articles (None: no groups recorded).
         store_vectors: False when the vectors live elsewhere (a Milvus collection).
+        held: articles removed by id (`rag remove DOC_ID`) from the files read: recorded, without
+            passages, as deleted, so that the next reading of their file gives them the same ids.
     Returns:
         the manifest's entry for it: {"data", "checksums", "deleted": [], "chunks", "articles"}.
     """
@@ -67,7 +70,7 @@ def write_segment(index_dir: Path, chunks: list[Chunk], articles: list[Article],
         FaissStore.build(vectors, config.index_type).save(tmp)
     SegmentTerms.of([c.embed_text for c in chunks], config).save(tmp)
     write_jsonl(tmp / "chunks.jsonl", (asdict(c) for c in chunks))
-    write_jsonl(tmp / "articles.jsonl", (a.to_dict() for a in articles))
+    write_jsonl(tmp / "articles.jsonl", (a.to_dict() for a in [*articles, *held]))
     ids = {a.doc_id for a in articles}
     leader_of = {d: l for d, l in (grouper.leader_of.items() if grouper else ()) if d in ids}
     signed = [a.doc_id for a in articles if grouper and a.doc_id in grouper.signatures]
@@ -80,7 +83,8 @@ def write_segment(index_dir: Path, chunks: list[Chunk], articles: list[Article],
     checksums = {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
     fsync_tree(tmp)  # data must be on disk before a manifest points at it
     os.rename(tmp, index_dir / name)
-    return {"data": name, "checksums": checksums, "deleted": [], "chunks": len(chunks), "articles": len(articles)}
+    return {"data": name, "checksums": checksums, "deleted": sorted(a.doc_id for a in held), "chunks": len(chunks),
+            "articles": len(articles)}
 
 
 @dataclass

@@ -40,8 +40,9 @@ def keep_ids(articles: list[Article], previous: list[Article]) -> list[Article]:
 
     Ids are positions on the page (`<stem>-00`, `-01`, …): when a newer splitter finds one more
     article on a page, the positions after it move. Here an article whose text is unchanged keeps
-    its old id; an article holding most of a changed old article's paragraphs inherits its id; any
-    other gets the next number not used on its page.
+    its old id; an article holding most of a changed old article's paragraphs inherits its id; when one
+    old and one new article are left unmatched on a page (a one-article file rewritten), the new one
+    takes the old id; any other gets the next number not used on its page.
     """
     if not previous:
         return articles
@@ -71,6 +72,10 @@ def keep_ids(articles: list[Article], previous: list[Article]) -> list[Article]:
             if best is not None:
                 ids[best] = doc_id
                 del unused[doc_id]
+        left = [i for i in range(len(new)) if i not in ids]
+        if len(unused) == 1 and len(left) == 1:  # one article rewritten more than half: still the same article
+            ids[left[0]] = next(iter(unused))
+            unused.clear()
         taken = {o.doc_id for o in old} | set(ids.values())
         for i, a in enumerate(new):
             if i not in ids:

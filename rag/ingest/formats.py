@@ -204,7 +204,9 @@ def _dated(articles: list[Article], file_text: str) -> list[Article]:
     def body(a: Article) -> str:  # the text after the printed headline and byline
         return a.text[max((end for _, end in (*a.headline_spans, *a.byline_spans)), default=0) :]
 
-    return [a if a.date else replace(a, date=date_in_text(body(a), text)) for a in articles]
+    # the body first (a date under the headline); then the whole text: a file whose first line is
+    # "2023-07-24 08:19，headline" has its date in what reads as the headline
+    return [a if a.date else replace(a, date=date_in_text(body(a), text) or date_in_text(a.text)) for a in articles]
 
 
 def _text_articles(data: bytes, source: str, stem: str, suffix: str, problems) -> list[Article]:

@@ -40,8 +40,9 @@ from rag.text import CJK_CHARS, SURNAMES, cjk_bigrams, to_simplified
 
 # records the version it was built with and is rebuilt (cheaply: unchanged passages come from
 # the embedding cache) when it differs, so users never keep titles from an older splitter.
-SPLITTER_VERSION = 6  # 4: headline and byline offsets on every article; 5: bounded headline runs;
-# 6: traditional bylines, chunks keep their closing quotes
+SPLITTER_VERSION = 7  # 4: headline and byline offsets on every article; 5: bounded headline runs;
+# 6: traditional bylines, chunks keep their closing quotes; 7: a date leading the first line dates the
+# article, a line shorter than the chunk overlap is one passage
 
 _SENTENCE_END = "。！？!?…"
 _CLAUSE_END = "，,、：:；;"

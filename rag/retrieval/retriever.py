@@ -38,6 +38,24 @@ def _recover(index_dir, corpus_dir, encoder, stale: StaleIndexError) -> IndexDat
     return load_index(index_dir, corpus_dir=corpus_dir)
 
 
+def _undo_killed_removals(index_dir, corpus_dir) -> bool:
+    """Finish or undo a removal killed half-way (its file hidden in the corpus folder); True if there was one."""
+    from rag.errors import BuildLockedError
+    from rag.index.build import HIDDEN, recover_removals
+    from rag.index.lock import build_lock
+    from rag.index.manifest import read_manifest
+
+    folder = Path(corpus_dir or read_manifest(index_dir).get("corpus_dir", ""))
+    try:
+        if not any(p.name.startswith(HIDDEN) for p in folder.iterdir()):
+            return False
+        with build_lock(index_dir):  # not while a removal runs: that one finishes its own
+            recover_removals(folder, Path(index_dir))
+    except (OSError, BuildLockedError):
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class Hit:
     """One retrieved passage, best first (`rank` is 1-based)."""
@@ -92,9 +110,12 @@ class Retriever:
         try:
             index = load_index(index_dir, corpus_dir=corpus_dir, check_corpus=check_corpus)
         except StaleIndexError as e:
-            if not e.added:
+            if _undo_killed_removals(index_dir, corpus_dir):
+                index = load_index(index_dir, corpus_dir=corpus_dir, check_corpus=check_corpus)
+            elif not e.added:
                 raise
-            index = _recover(index_dir, corpus_dir, encoder, e)
+            else:
+                index = _recover(index_dir, corpus_dir, encoder, e)
         if config is not None and config.model != index.manifest["settings"]["model"]:
             raise StaleIndexError(
                 f"the index in {index_dir} was built with model {index.manifest['settings']['model']!r}, "
@@ -248,16 +269,24 @@ class Retriever:
     def _dense(self, query: str, depth: int) -> list[tuple[int, float]]:
         vec = self.encoder.encode_query([query])
         scores, ids = self.index.store.search(vec, depth)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        chunks = self.index.chunks
+        # equal scores in chunk-id order, not row order: an index updated in segments ranks as one built at once
+        return sorted(((int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0),
+                      key=lambda t: (-t[1], chunks[t[0]].chunk_id))
 
     def _bm25(self, query: str, depth: int) -> list[tuple[int, float]]:
         tokens = bm25_query_tokens(query, self.config)
         if not tokens:
             return []
         scores = self.index.bm25.get_scores(tokens)
-        top = np.argpartition(-scores, min(depth, len(scores) - 1))[:depth]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
+        if depth < len(scores):  # every passage scoring at least the depth-th best: ties at the edge included
+            edge = -np.partition(-scores, depth - 1)[depth - 1]
+            top = np.flatnonzero(scores >= edge)
+        else:
+            top = np.arange(len(scores))
+        chunks = self.index.chunks
+        top = sorted((int(i) for i in top if scores[i] > 0), key=lambda i: (-scores[i], chunks[i].chunk_id))[:depth]
+        return [(i, float(scores[i])) for i in top]
 
     def _fuse(self, dense: list[tuple[int, float]], sparse: list[tuple[int, float]]) -> list[tuple[int, float]]:
         """Weighted reciprocal-rank fusion: robust to the two sides' unlike score scales."""
@@ -266,7 +295,8 @@ class Retriever:
         for weight, ranked in ((c.dense_weight, dense), (c.bm25_weight, sparse)):
             for rank, (idx, _) in enumerate(ranked, 1):
                 fused[idx] = fused.get(idx, 0.0) + weight / (c.rrf_k + rank)
-        return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+        chunks = self.index.chunks
+        return sorted(fused.items(), key=lambda kv: (-kv[1], chunks[kv[0]].chunk_id))
 
     def _hit(self, rank: int, c: Chunk, score: float) -> Hit:
         article = self.index.articles.get(c.doc_id)

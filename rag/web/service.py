@@ -24,6 +24,8 @@ from rag.retrieval import Retriever
 
 log = logging.getLogger(__name__)
 
+REFRESH_S = 5.0  # how often (at most, on a question) the corpus folder is looked at for files edited on disk
+
 
 class Service:
     """The loaded retriever (built in the background if needed) and the generator."""
@@ -46,6 +48,9 @@ class Service:
         self.generator_problem = "未配置生成模型（启动时加 --generator）" if not generator else ""
         self._lock = threading.Lock()
         self._settled = threading.Event()  # set once the index is loaded or has failed
+        self._seen: dict[str, tuple[int, int]] = {}  # the corpus folder as the loaded index has it
+        self._looked = 0.0
+        self._refreshing = threading.Event()
 
     @property
     def ready(self) -> bool:
@@ -75,9 +80,11 @@ class Service:
                 # expected on a first start: one line, and the build's progress on the page
                 log.info("building the index of %s in %s now (%s)", self.corpus_dir, self.index_dir, _reason(e))
                 self.status = "建立索引 building the index…"
-                build_index(self.corpus_dir, self.index_dir, Config().with_(model=self.model),
+                # the index's own settings (its store, chunking) unless --model asks for another model
+                build_index(self.corpus_dir, self.index_dir, Config().with_(model=self.model) if self.model else None,
                             progress=sys.stderr.isatty(), notify=self._notify)
                 retriever = Retriever.load(self.index_dir, corpus_dir=self.corpus_dir)
+            self._seen = self._corpus_state()
             self.status = "加载阅读模型 loading the reader…"
             self.fraction = None
             _warm_up(retriever)
@@ -108,7 +115,47 @@ class Service:
                 self.retriever = Retriever.load(self.index_dir, corpus_dir=self.corpus_dir,
                                                 encoder=self.retriever.encoder)
                 self.status = _ready_status(self.retriever)
+                self._seen = self._corpus_state()
         return "\n".join(report.lines()) or "没有文件 no files"
+
+    def _corpus_state(self) -> dict[str, tuple[int, int]]:
+        """Name -> (size, modification time) of the corpus folder's files ({} when it cannot be read)."""
+        try:
+            return {p.name: (st.st_size, st.st_mtime_ns) for p in Path(self.corpus_dir).iterdir()
+                    if not p.name.startswith(".") and (st := p.stat()) and p.is_file()}
+        except OSError:
+            return {}
+
+    def refresh_if_changed(self) -> None:
+        """Bring the index up to date with files edited, added or deleted in the corpus folder while the
+        app runs (not through it): looked at most every REFRESH_S seconds (one `stat` per file), and on
+        a change updated in the background (only the changed files are read: `build_index`), the new
+        index swapped in when it is ready. Questions meanwhile are answered from the current index.
+        """
+        now = time.monotonic()
+        if not self.ready or now - self._looked < REFRESH_S or self._refreshing.is_set():
+            return
+        self._looked = now
+        state = self._corpus_state()
+        if state == self._seen:
+            return
+        self._refreshing.set()
+
+        def update() -> None:
+            try:
+                with self._lock:
+                    build_index(self.corpus_dir, self.index_dir, encoder=self.retriever.encoder)
+                    self.retriever = Retriever.load(self.index_dir, corpus_dir=self.corpus_dir,
+                                                    encoder=self.retriever.encoder)
+                    self.status = _ready_status(self.retriever)
+                self._seen = state
+                log.info("the corpus folder changed: index updated")
+            except Exception as e:  # the current index keeps answering; the next look tries again
+                log.warning("the corpus folder changed, but updating the index failed: %s", e)
+            finally:
+                self._refreshing.clear()
+
+        threading.Thread(target=update, name="index-refresh", daemon=True).start()
 
     def files(self) -> list[str]:
         """The corpus files of the loaded index, by name ([] before it is ready)."""
@@ -129,6 +176,7 @@ class Service:
             report = remove(wanted, corpus_dir=self.corpus_dir, index_dir=self.index_dir)
             self.retriever = Retriever.load(self.index_dir, corpus_dir=self.corpus_dir, encoder=self.retriever.encoder)
             self.status = _ready_status(self.retriever)
+            self._seen = self._corpus_state()
         return "\n".join([*report.lines(), *refused])
 
     def _notify(self, message: str, fraction: float | None = None) -> None:
