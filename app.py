@@ -218,7 +218,7 @@ def build_ui(service):
                 doomed = gr.Dropdown(label="资料库中的文件 corpus files", choices=[], multiselect=True, scale=4,
                                      allow_custom_value=True,  # the choices are per page; Service.remove checks names
                                      elem_id="corpus-files")
-                delete = gr.Button("🗑️ 删除所选 Remove selected", variant="stop", scale=1, elem_id="remove-files")
+                delete = gr.Button("删除所选 Remove selected", variant="stop", scale=1, elem_id="remove-files")
             upload_result = gr.Textbox(label="结果 result", interactive=False, lines=3)
 
         def on_upload(files):

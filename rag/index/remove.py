@@ -40,8 +40,8 @@ class RemoveReport:
 
     def lines(self) -> list[str]:
         """One line per target, Chinese first with the English after (as the app's labels)."""
-        out = [f"🗑️ 已删除文件 removed file {name}" for name in self.files]
-        out += [f"🗑️ 已删除文章 removed article {doc_id}" for doc_id in self.articles]
+        out = [f"✅ 已删除文件 removed file {name}" for name in self.files]
+        out += [f"✅ 已删除文章 removed article {doc_id}" for doc_id in self.articles]
         out += [f"⚠️ 索引中没有 not in the index: {t}" for t in self.unknown]
         if self.files or self.articles:
             out.append(f"索引已更新 index updated: 删除 {self.removed} 篇文章 article(s) removed")
