@@ -52,7 +52,7 @@ from rag.index.near_duplicates import StoryGrouper
 from rag.index.segment import read_segment, write_segment
 from rag.ingest.article import Article
 from rag.ingest.chunking import chunk_articles
-from rag.ingest.corpus import Corpus, SkippedFile, content_key, corpus_files, id_stems, keep_ids, load_corpus
+from rag.ingest.corpus import SkippedFile, content_key, corpus_files, id_stems, keep_ids, load_corpus
 from rag.ingest.formats import SUPPORTED_SUFFIXES, parse_document
 from rag.ingest.layout import SPLITTER_VERSION
 
