@@ -101,6 +101,30 @@ def test_followups_are_answered(small, first, followup, resolved, expected):
     assert resolved in b.resolved_query and expected in b.text
 
 
+def test_followup_asks_where_the_sent_official_worked_before(tmp_path):
+    """Issue 19, item 8 (the README's follow-up example, on an article written here): news names a
+    seconded official's unit before them ("县里选派<单位>的<人>到<村>担任第一书记"); asked where
+    that person worked before, the answer is the unit, not the village they were sent to."""
+    from rag import Retriever, build_index
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "liuwan.txt").write_text(
+        "柳湾村换了新面貌\n\n本报记者 秦川\n\n今年，柳湾村被确定为重点帮扶村。5月份，平陆县选派国家税务总局"
+        "平陆县税务局的韩晓东到柳湾村担任第一书记。他到任后带领村民硬化道路4公里，新建蔬菜大棚30座。\n",
+        encoding="utf-8")
+    (corpus / "dongling.txt").write_text(
+        "东岭村发展光伏产业\n\n本报记者 杜宇\n\n东岭村党支部书记孟庆丰介绍，村里建成光伏电站一座，"
+        "年发电收益12万元，全部用于村集体公益事业。\n", encoding="utf-8")
+    build_index(corpus, tmp_path / "index")
+    r = Retriever.load(tmp_path / "index", corpus_dir=corpus)
+    first = ask("柳湾村的第一书记是谁？", retriever=r)
+    assert first.short_answer == "韩晓东"
+    b = ask("他原来在哪个单位工作？", retriever=r, history=[("柳湾村的第一书记是谁？", first.text)])
+    assert b.resolved_query.startswith("韩晓东")
+    assert b.short_answer == "国家税务总局平陆县税务局" and b.citations[0].source == "liuwan.txt"
+
+
 def test_english_question_gets_the_closest_sentence_marked_unconfirmed(small):
     a = ask("How many stone arch bridges did Taohuaxi village build?", retriever=small)
     assert a.kind == "closest" and a.short_answer is None and not a.abstained
@@ -122,28 +146,40 @@ def test_reader_reports_margin_and_threshold():
     assert not nothing.answerable
 
 
-def test_exported_graph_computes_the_torch_modules_logits():
-    """Answers come from ONNX Runtime; its logits are the torch module's (fp32) on real windows."""
+def test_exported_graph_computes_the_torch_modules_logits(tmp_path):
+    """Answers come from ONNX Runtime. Exported in fp32 the graph's logits are the torch module's;
+    the answering graph, quantised to int8, stays close to them and picks the same spans."""
     import numpy as np
     import torch
 
-    from rag.encoders.e5file import read_e5_file
-    from rag.reader.reader import OnnxSpanNetwork, load_reader, span_module
+    from rag.encoders.e5file import pad_batch, read_e5_file
+    from rag.reader.reader import OnnxSpanNetwork, export_network, load_reader, span_module
 
     reader = load_reader()
     assert isinstance(reader.network, OnnxSpanNetwork)
     windows = [w for _, w in reader.windows("青松村的党支部书记是谁？", [ARTICLES["qingsong.txt"], ARTICLES["qinghe.txt"]])]
-    model = span_module(DEFAULT_READER_DIR, reader.meta, read_e5_file())
-    got = reader.logits(windows)
-    from rag.encoders.e5file import pad_batch
-
+    e5 = read_e5_file()
+    model = span_module(DEFAULT_READER_DIR, reader.meta, e5)
     ids, mask = pad_batch([w.ids for w in windows], reader.tokenizer.pad)
     with torch.inference_mode():
         start, end = model(ids, mask)
-    for i, (s, e) in enumerate(got):
+    fp32 = export_network(model, tmp_path / "fp32.onnx", reader.meta["sha256"], quantize=False)
+    exact_reader = Reader(OnnxSpanNetwork(fp32.read_bytes(), e5), reader.tokenizer, reader.meta)
+    exact = exact_reader.logits(windows)
+    for i, (s, e) in enumerate(exact):
         n = len(windows[i].ids)
         assert np.allclose(s, start[i, :n].numpy(), atol=1e-3) and np.allclose(e, end[i, :n].numpy(), atol=1e-3)
+    got = reader.logits(windows)
+    for i, (s, e) in enumerate(got):
+        n = len(windows[i].ids)
+        want_s, want_e = start[i, :n].numpy(), end[i, :n].numpy()
+        assert np.abs(s - want_s).max() < 1.5 and np.abs(e - want_e).max() < 1.5  # int8 rounding, not other weights
+    for question, passages in (("青松村的党支部书记是谁？", [ARTICLES["qingsong.txt"]]),
+                               ("青松村的党支部书记是谁？", [ARTICLES["qinghe.txt"]])):
+        a, b = reader.read(question, passages), exact_reader.read(question, passages)
+        assert a.answerable == b.answerable and (a.best.text if a.best else None) == (b.best.text if b.best else None)
     assert np.ptp(got[0][0]) > 1.0  # real logits, not a constant
+    assert fp32.stat().st_size > 3 * next(DEFAULT_READER_DIR.glob("reader-*-int8.onnx")).stat().st_size
 
 
 def test_answering_does_not_import_torch():

