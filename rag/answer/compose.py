@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass, replace
 
 from rag.answer.instructions import overlaps_instruction
-from rag.answer.enumeration import items_in
+from rag.answer.enumeration import items_in, opens_with_marker
 from rag.answer.question import (SUMMARY_QUESTION, asked_about, asked_count, choice_sides, constraints, content_terms,
                                  question_parts, question_shape)
 from rag.answer.score import ANSWER_AT, Candidate, coverage, probability, proximity
@@ -447,6 +447,22 @@ LIST_SCAN_CHARS = 1500
 _NAME_END = r"(村|镇|乡|县|市|省|区|旗|国|公司|企业|工程|项目|大桥|桥|路|站|厂|学校|医院|银行|大学)$"
 
 
+def _scan_end(text: str, s: Sentence) -> int:
+    """Where an enumeration that sentence `s` opens may end: its paragraph's end or, when `s` ends
+    its paragraph and the next paragraph opens with an ordinal marker, that paragraph's end."""
+    end = text.find("\n", s.end)
+    end = len(text) if end < 0 else end
+    if text[s.end : end].strip():
+        return end
+    following = end
+    while following < len(text) and text[following] in "\n\r \u3000":
+        following += 1
+    if following >= len(text) or not opens_with_marker(text, following):
+        return end
+    after = text.find("\n", following)
+    return len(text) if after < 0 else after
+
+
 def _compose_list(question: str, hits: list[Hit], retriever: Retriever, reader) -> Composed:
     """A list question: the items of an enumeration (`enumeration.items_in`) in the passages about
     the question's subject, each cited; an open answer when no sentence there enumerates.
@@ -472,8 +488,7 @@ def _compose_list(question: str, hits: list[Hit], retriever: Retriever, reader) 
         if coverage(wanted, _article_text(retriever, h)) < most:
             continue  # another subject's enumeration
         article = retriever.article(h.doc_id)
-        paragraph_end = article.text.find("\n", s.end)
-        scan_end = min(len(article.text) if paragraph_end < 0 else paragraph_end, s.start + LIST_SCAN_CHARS)
+        scan_end = min(_scan_end(article.text, s), s.start + LIST_SCAN_CHARS)
         items = items_in(article.text, (s.start, s.end), scan_end)[:LIST_MAX_ITEMS]
         if not items or (kind_end and not all(i.text.endswith(kind_end) for i in items)):
             continue

@@ -127,6 +127,16 @@ def run_items(text: str, start: int, end: int) -> list[Item]:
     return out if len(out) >= RUN_MIN_ITEMS else []
 
 
+_OPENS = re.compile(rf"[ \u3000“\"「]*{_MARKER.pattern}")
+
+
+def opens_with_marker(text: str, start: int) -> bool:
+    """Whether the paragraph at text[start:] opens with an ordinal marker, after spaces or an
+    opening quote ("“一是要…"): a lead-in that ends the paragraph before it ("初步确定了当前工作的
+    重点。") is often followed by its enumeration as a paragraph, or a quotation, of its own."""
+    return _OPENS.match(text, start) is not None
+
+
 def items_in(text: str, sentence: tuple[int, int], paragraph_end: int) -> list[Item]:
     """The enumeration that a sentence opens or holds: ordinal markers from the sentence to the
     end of its paragraph first, then a colon list in the sentence, then a 、-run in it; [] if none."""
