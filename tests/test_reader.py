@@ -223,6 +223,30 @@ def test_exported_graph_computes_the_torch_modules_logits(tmp_path):
     assert fp32.stat().st_size > 3 * next(DEFAULT_READER_DIR.glob("reader-*-int8.onnx")).stat().st_size
 
 
+def test_first_export_tidies_leftovers_and_leaves_logging_alone(tmp_path):
+    """The first load exports the int8 graph: other weights' graphs and the temporary files of a
+    killed export are removed, the quantiser's log lines are not printed, and a process that had
+    not set up logging still can afterwards (no handler left on the root logger)."""
+    here = tmp_path / "reader"
+    here.mkdir()
+    for name in (META, WEIGHTS):
+        shutil.copy(DEFAULT_READER_DIR / name, here / name)
+    (here / "reader-0123456789abcdef.onnx").write_bytes(b"an older reader's fp32 graph")
+    (here / "reader-0123456789abcdef.onnx.sha256.json").write_text("{}")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    leftover = here / f".reader-0123456789abcdef-int8.onnx.{int(dead.stdout)}.fp32.tmp"
+    leftover.write_bytes(b"half an export")
+    code = ("import logging, sys; from rag.reader.reader import Reader; Reader.load(sys.argv[1]); "
+            "print(len(logging.getLogger().handlers))")
+    out = subprocess.run([sys.executable, "-c", code, str(here)], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300, env={**__import__("os").environ, "XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "0" and "uantiz" not in out.stderr and "pre-processing" not in out.stderr
+    assert sorted(p.name for p in here.iterdir()) == sorted(
+        [META, WEIGHTS, *(p.name for p in here.glob("reader-*-int8.onnx*"))])
+    assert len(list(here.glob("reader-*-int8.onnx*"))) == 2  # the graph and its record
+
+
 def test_answering_does_not_import_torch():
     from rag.reader import load_reader
 

@@ -1,6 +1,6 @@
 """The trained reader: answer spans with a calibrated no-answer score.
 
-A span head on the first layers of the bundled multilingual-e5-small
+A span head on the layers (all 12 since version 3) of the bundled multilingual-e5-small
 (`e5net.SpanReader`, BERT's layout and names; weights from `rag.encoders.e5file`), fine-tuned for span extraction
 with a no-answer option (SQuAD 2.0 style: the <s> token stands for "no
 answer"). See `rag.reader.training` and docs/reader-model-card.md.
@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import stat
 import threading
 from dataclasses import dataclass
@@ -104,9 +105,10 @@ class OnnxSpanNetwork:
 
     Why: importing torch costs ~1.2 s and ~150 MB in every process that
     answers (the chat's start-up budget is 5 s); ONNX Runtime imports in
-    0.1 s and computes the same logits (fp32; tests/test_reader.py checks
-    them against the torch module). The 4-bit word-embedding lookup is done
-    here in numpy (`e5file.word_vectors`), outside the graph.
+    0.1 s. Exported in fp32 the graph computes the torch module's logits; the
+    answering graph is quantised to int8 (QUANTIZE), within int8 rounding of
+    them (tests/test_reader.py checks both). The 4-bit word-embedding lookup is
+    done here in numpy (`e5file.word_vectors`), outside the graph.
     """
 
     def __init__(self, graph: bytes, e5) -> None:
@@ -131,7 +133,8 @@ class OnnxSpanNetwork:
 # weights per output channel, activations quantised per run). Measured on the validation split
 # (606 questions, 12-layer reader v3, these 2 cores): a read of 5 windows of 255 tokens takes
 # 224 ms instead of 392 ms in fp32; EM / F1 0.630 / 0.824 against 0.639 / 0.826 for the torch module
-# (docs/reader-model-card.md). The 12 layers read better than 6 but only fit `ask`'s 300 ms budget so.
+# (docs/reader-model-card.md, "Inference"). The 12 layers read better than 6 but only fit `ask`'s
+# 300 ms budget so. (For the 6-layer v1, per-tensor int8 had cost 3 F1 points; per channel is kept.)
 QUANTIZE = True
 
 
@@ -163,15 +166,23 @@ def export_network(model, path: Path, weights_sha256: str, quantize: bool = QUAN
         if quantize:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            # it advises "pre-processing" on the root logger at every call: shape inference, which
-            # only pays for convolutions; a user's first answer should not print it
+            # ONNX Runtime's quantiser logs on the root logger (module-level `logging.warning/info`:
+            # advice about pre-processing, a line per tensor), and with no handler there the first
+            # such call would configure logging for the whole process (`basicConfig`). A user's first
+            # answer should print none of it, and an application's own logging set-up must still work.
+            root = logging.getLogger()
             quiet = logging.Filter()
-            quiet.filter = lambda record: "pre-processing before quantization" not in record.getMessage()
-            logging.getLogger().addFilter(quiet)
+            quiet.filter = lambda record: "onnxruntime" not in record.pathname
+            placeholder = logging.NullHandler() if not root.handlers else None
+            root.addFilter(quiet)
+            if placeholder:
+                root.addHandler(placeholder)
             try:
                 quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
             finally:
-                logging.getLogger().removeFilter(quiet)
+                root.removeFilter(quiet)
+                if placeholder:
+                    root.removeHandler(placeholder)
         else:
             fp32.replace(tmp)
         _record(path).unlink(missing_ok=True)  # never a new graph under an old record
@@ -214,7 +225,7 @@ def _owned_bytes(path: Path, limit: int) -> bytes:
         os.close(fd)
 
 
-GRAPH_MAX_BYTES = 2**30  # the 6-layer graph is 43 MB, a 12-layer one about 85 MB
+GRAPH_MAX_BYTES = 2**30  # the 12-layer int8 graph is 22 MB, in fp32 86 MB
 
 
 def _trusted_graph(path: Path, weights_sha256: str) -> bytes:
@@ -358,6 +369,32 @@ def span_module(directory: Path, meta: dict, e5):
     return model.eval()
 
 
+def _remove_leftovers(directory: Path, current: str) -> None:
+    """Delete, in the reader's own folder, other weights' (or precisions') graphs and their records,
+    and the temporary files of exports whose process is gone (`export_network` names them
+    `.<graph>.<pid>[.fp32].tmp`). The user cache is left alone: it may serve other readers."""
+    try:
+        for path in directory.glob("reader-*.onnx*"):
+            if path.name not in (current, _record(Path(current)).name):
+                path.unlink(missing_ok=True)
+        for path in directory.glob(".reader-*.tmp"):
+            pid = re.search(r"\.onnx\.(\d+)\.", path.name)
+            if pid and not _alive(int(pid.group(1))):
+                path.unlink(missing_ok=True)
+    except OSError:
+        pass  # a read-only folder: nothing to tidy, and nothing else is affected
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's process
+    return pid != 0
+
+
 def _network(directory: Path, meta: dict, e5):
     """The ONNX graph of these weights, exported once (named by the weights' checksum) and reused.
 
@@ -365,11 +402,14 @@ def _network(directory: Path, meta: dict, e5):
     written beside them, or in the user's cache folder when that folder is
     read-only, with a record of its SHA-256; a graph that is damaged, stale,
     a link, another user's or not the one recorded is replaced (`_trusted_graph`). Where neither can be
-    written, the torch module answers (slower start, the same spans).
+    written, the torch module answers (slower start; fp32 logits, so margins differ from the int8
+    graph's by int8 rounding). Other weights' graphs and exports killed half-way are removed from
+    `directory` (`_remove_leftovers`).
     """
     name = f"reader-{meta['sha256'][:16]}{'-int8' if QUANTIZE else ''}.onnx"
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rag"
     places = [directory / name, cache / name]
+    _remove_leftovers(directory, name)
     for path in places:
         if not (path.exists() or path.is_symlink()):
             continue
@@ -387,9 +427,6 @@ def _network(directory: Path, meta: dict, e5):
     for path in places:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            if path.parent == directory:  # earlier weights' graphs; the user cache may serve other readers
-                for stale in directory.glob("reader-*.onnx*"):
-                    stale.unlink(missing_ok=True)
             export_network(model, path, meta["sha256"])
             return OnnxSpanNetwork(_trusted_graph(path, meta["sha256"]), e5)
         except Exception as e:  # a cache that cannot be written (read-only folder, no `onnx` package) is not fatal
