@@ -52,13 +52,22 @@ OPEN_SENTENCES = (2, 4)
 OPEN_MAX_OVERLAP = 0.5
 # Open questions are answered by sentences the reader scores highly even
 # when no single span clears the factoid threshold: the reader was trained on
-# factoid questions, whose answers are short spans. Logit units below the
-# calibrated threshold. Not measured on held-out data (CMRC's open-looking
-# questions, 如何/为什么, want short spans; 53 of the 606 validation questions
-# take this path): provisional.
-OPEN_SLACK = 2.0
-# ...and take further sentences down to this many logit units below that.
-OPEN_SPREAD = 1.5
+# factoid questions, whose answers are short spans. How far below the
+# calibrated threshold, as a share of it: logits are not comparable between
+# readers (threshold 3.26 for the 6-layer v2, 5.42 for the 12-layer v3, whose
+# margins spread wider), so the floor scales with the threshold; the shares are
+# v2's 2.0 and 1.5 logits over its 3.26. Not measured on held-out data (CMRC's
+# open-looking questions, 如何/为什么, want short spans; 53 of the 606
+# validation questions take this path): provisional.
+OPEN_SLACK = 2.0 / 3.26
+# ...and take further sentences down to this share of the threshold below that.
+OPEN_SPREAD = 1.5 / 3.26
+
+
+def _open_floor(threshold: float, spread: bool = False) -> float:
+    """The lowest margin an open answer's sentences may have (`OPEN_SLACK`, `OPEN_SPREAD`)."""
+    scale = max(threshold, 1.0)  # a threshold near or below 0 would put the floor nowhere
+    return threshold - scale * (OPEN_SLACK + (OPEN_SPREAD if spread else 0.0))
 # Answers that disagree: a second number counts as a conflicting value when
 # it, too, clears the threshold, comes from another article, and its margin is
 # within this many logit units of the best one. On the validation split, where
@@ -232,12 +241,17 @@ def _out_of_byline(article, start: int, end: int) -> int | None:
 def _in_headline(article, words: str) -> tuple[int, int] | None:
     """Where a span the reader found in the title put before a passage stands in the article's
     printed headline (quoted and marked as the headline: a headline can state a fact no sentence
-    repeats); None when the headline is not printed in the text (a .jsonl or <title> title)."""
+    repeats); None when the headline is not printed in the text (a .jsonl or <title> title).
+
+    A title of several printed lines is read joined by spaces; a span that runs on from one line
+    into the next ("青禾镇获评省级卫生乡镇 全镇群众…") is cut at the line's end, as a span across
+    a paragraph break of the body is never an answer either."""
     words = words.strip()
-    for a, b in article.headline_spans if words else ():
-        at = article.text.find(words, a, b)  # within the headline only: bounded by its length
-        if at >= 0:
-            return at, at + len(words)
+    for part in (words, words.split(" ", 1)[0].strip()) if " " in words else (words,):
+        for a, b in article.headline_spans if part else ():
+            at = article.text.find(part, a, b)  # within the headline only: bounded by its length
+            if at >= 0:
+                return at, at + len(part)
     return None
 
 
@@ -409,12 +423,12 @@ def _compose_open(question: str, hits: list[Hit], retriever: Retriever, reader, 
     found = [f for f in found if not _fragment(f.sentence)]
     if reason:
         # the sentences that give a reason first, then what the reader rates
-        found = _reasons(question, hits, retriever, threshold - OPEN_SLACK)[:1] + found
-    if not found or found[0].margin < threshold - OPEN_SLACK:
+        found = _reasons(question, hits, retriever, _open_floor(threshold))[:1] + found
+    if not found or found[0].margin < _open_floor(threshold):
         return _abstain(hits, found[0].margin - threshold if found else None)
     chosen: list[_Found] = []
     for f in found:
-        if f.margin < threshold - OPEN_SLACK - OPEN_SPREAD:
+        if f.margin < _open_floor(threshold, spread=True):
             break
         overlaps = any(c.hit.doc_id == f.hit.doc_id and c.sentence.start < f.sentence.end
                        and f.sentence.start < c.sentence.end for c in chosen)
@@ -473,7 +487,7 @@ def _compose_list(question: str, hits: list[Hit], retriever: Retriever, reader) 
     """
     found, threshold = _read(reader, question, hits, retriever, max_spans=20)
     found.sort(key=lambda f: -f.margin)
-    if not found or found[0].margin < threshold - OPEN_SLACK:
+    if not found or found[0].margin < _open_floor(threshold):
         return _abstain(hits, round(found[0].margin - threshold, 3) if found else None)
     wanted, count = constraints(question), asked_count(question)
     terms = [t for t in content_terms(question) if not any(t in w for w in wanted)]
@@ -482,7 +496,7 @@ def _compose_list(question: str, hits: list[Hit], retriever: Retriever, reader) 
     named = re.search(rf"哪[^，,。？?]{{0,6}}?{_NAME_END[:-1]}", question)
     kind_end = named.group(1) if named else ""
     most = max(coverage(wanted, _article_text(retriever, h)) for h in hits)
-    rated = {(f.hit.chunk_id, f.sentence.start) for f in found if f.margin >= threshold - OPEN_SLACK - OPEN_SPREAD}
+    rated = {(f.hit.chunk_id, f.sentence.start) for f in found if f.margin >= _open_floor(threshold, spread=True)}
     best = None
     for h, s in _sentences_of(hits, retriever):
         if coverage(wanted, _article_text(retriever, h)) < most:

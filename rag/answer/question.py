@@ -222,7 +222,8 @@ def _suffixed(words: list[tuple[str, str]]) -> list[str]:
             continue
         name = w
         j = i - 1
-        while j >= 0 and len(name) < 10 and CJK_RUN.fullmatch(words[j][0]) and words[j][1][:1] in ("n", "j") \
+        while j >= 0 and len(name) < 10 and CJK_RUN.fullmatch(words[j][0]) \
+                and (words[j][1][:1] in ("n", "j") or _verbal_name(words, j, i)) \
                 and words[j][0] not in _STOP and words[j][0] not in _CATEGORY and not ROLE.fullmatch(words[j][0]):
             name = words[j][0] + name
             j -= 1
@@ -231,6 +232,13 @@ def _suffixed(words: list[tuple[str, str]]) -> list[str]:
         if len(name) > len(w) or len(w) >= 3:
             out.append(name)
     return out
+
+
+def _verbal_name(words: list[tuple[str, str]], j: int, i: int) -> bool:
+    """A verbal noun right before a suffix that jieba tags as a noun of its own names a place too:
+    "测试村", "建设村" (测试/vn 村/n). Where the suffix is not such a noun ("发展村集体经济":
+    发展/vn 村/zg) it is a verb and its object, no name."""
+    return j == i - 1 and words[j][1] == "vn" and words[i][1] in ("n", "ns")
 
 
 def _people(words: list[tuple[str, str]]) -> list[str]:
