@@ -247,7 +247,8 @@ def _in_headline(article, words: str) -> tuple[int, int] | None:
     into the next ("青禾镇获评省级卫生乡镇 全镇群众…") is cut at the line's end, as a span across
     a paragraph break of the body is never an answer either."""
     words = words.strip()
-    for part in (words, words.split(" ", 1)[0].strip()) if " " in words else (words,):
+    cuts = [m.start() for m in re.finditer(" ", words)][::-1]  # the longest part that is printed first
+    for part in [words] + [words[:c].strip() for c in cuts]:
         for a, b in article.headline_spans if part else ():
             at = article.text.find(part, a, b)  # within the headline only: bounded by its length
             if at >= 0:
@@ -461,20 +462,30 @@ LIST_SCAN_CHARS = 1500
 _NAME_END = r"(村|镇|乡|县|市|省|区|旗|国|公司|企业|工程|项目|大桥|桥|路|站|厂|学校|医院|银行|大学)$"
 
 
-def _scan_end(text: str, s: Sentence) -> int:
-    """Where an enumeration that sentence `s` opens may end: its paragraph's end or, when `s` ends
-    its paragraph and the next paragraph opens with an ordinal marker, that paragraph's end."""
-    end = text.find("\n", s.end)
-    end = len(text) if end < 0 else end
+def _paragraph_end(text: str, at: int) -> int:
+    end = text.find("\n", at)
+    return len(text) if end < 0 else end
+
+
+def _following_enumeration_end(text: str, s: Sentence, limit: int) -> int | None:
+    """Where an enumeration ends that opens the paragraph(s) after sentence `s`, when `s` ends its
+    paragraph ("…初步确定了当前工作的重点。" / "“一是…二是…”", or one item per paragraph:
+    "一是…" / "二是…" / "三是…"): the end of the last consecutive paragraph that opens with an
+    ordinal marker, not beyond `limit`; None when `s` does not end its paragraph or no such
+    paragraph follows."""
+    limit = min(limit, len(text))
+    end = _paragraph_end(text, s.end)
     if text[s.end : end].strip():
-        return end
-    following = end
-    while following < len(text) and text[following] in "\n\r \u3000":
-        following += 1
-    if following >= len(text) or not opens_with_marker(text, following):
-        return end
-    after = text.find("\n", following)
-    return len(text) if after < 0 else after
+        return None
+    last = None
+    while end < limit:
+        following = end
+        while following < limit and text[following] in "\n\r \t\u3000\xa0":
+            following += 1
+        if following >= limit or not opens_with_marker(text, following):
+            break
+        end = last = min(_paragraph_end(text, following), limit)
+    return last
 
 
 def _compose_list(question: str, hits: list[Hit], retriever: Retriever, reader) -> Composed:
@@ -502,8 +513,12 @@ def _compose_list(question: str, hits: list[Hit], retriever: Retriever, reader) 
         if coverage(wanted, _article_text(retriever, h)) < most:
             continue  # another subject's enumeration
         article = retriever.article(h.doc_id)
-        scan_end = min(_scan_end(article.text, s), s.start + LIST_SCAN_CHARS)
-        items = items_in(article.text, (s.start, s.end), scan_end)[:LIST_MAX_ITEMS]
+        limit = s.start + LIST_SCAN_CHARS
+        items = items_in(article.text, (s.start, s.end), min(_paragraph_end(article.text, s.end), limit))
+        if not items:  # the sentence's own list first; else an enumeration in the paragraphs it leads into
+            further = _following_enumeration_end(article.text, s, limit)
+            items = items_in(article.text, (s.start, s.end), further) if further else []
+        items = items[:LIST_MAX_ITEMS]
         if not items or (kind_end and not all(i.text.endswith(kind_end) for i in items)):
             continue
         before = [b for b in sentences_in(article.text, max(0, s.start - 200), s.start) if b.end <= s.start][-1:]

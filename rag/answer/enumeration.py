@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from rag.text import CJK_CHARS
 
 _ORDINALS = "一二三四五六七八九十"
-_MARKER = re.compile(rf"(?:(?<![{_ORDINALS}])[{_ORDINALS}]是|第[{_ORDINALS}](?:件事|个方面|方面|项|条|点|步|个)?(?:就是|是)?[，,、：:]?|"
+# 第一 counts things, not items, when a noun follows it: "第一书记", "第一次", "第一批" (the lookahead below).
+_MARKER = re.compile(rf"(?:(?<![{_ORDINALS}])[{_ORDINALS}]是|第[{_ORDINALS}](?!书记|次|届|批|名|位|天|年|季|期|轮|阶段|线|把手|责任|时间|副)"
+                     rf"(?:件事|个方面|方面|项|条|点|步|个)?(?:就是|是)?[，,、：:]?|"
                      rf"其[{_ORDINALS}][，,、是：:]?|"
                      r"首先[，,]?|其次[，,]?|再次[，,]?|最后[，,]?)")
 _CLAUSE_END = re.compile(r"[，,；;。！？!?\n]")

@@ -236,9 +236,10 @@ def _suffixed(words: list[tuple[str, str]]) -> list[str]:
 
 def _verbal_name(words: list[tuple[str, str]], j: int, i: int) -> bool:
     """A verbal noun right before a suffix that jieba tags as a noun of its own names a place too:
-    "测试村", "建设村" (测试/vn 村/n). Where the suffix is not such a noun ("发展村集体经济":
-    发展/vn 村/zg) it is a verb and its object, no name."""
-    return j == i - 1 and words[j][1] == "vn" and words[i][1] in ("n", "ns")
+    "测试村", "建设村" (测试/vn 村/n), where the suffix is the bare category character. Where it is
+    not a noun of its own ("发展村集体经济": 发展/vn 村/zg) or is a longer word ("发展乡村旅游",
+    "服务社区居民") it is a verb and its object, no name."""
+    return j == i - 1 and words[j][1] == "vn" and words[i][1] in ("n", "ns") and len(words[i][0]) == 1
 
 
 def _people(words: list[tuple[str, str]]) -> list[str]:

@@ -55,7 +55,7 @@ _ASKS_ORG = re.compile(r"哪(?:一)?(?:个|家|所)?(?P<c>单位|部门|机构|�
 _CATEGORY_ENDS = {"大学": ("大学", "学院"), "学院": ("学院", "大学"), "学校": ("学校", "中学", "小学", "大学", "学院"),
                   "医院": ("医院", "卫生院", "中心"), "银行": ("银行", "支行", "分行"), "公司": ("公司", "集团", "企业"),
                   "协会": ("协会", "学会", "会")}
-_ASKS_PLACE = re.compile(r"哪(?:一)?(?:个|座)?(?P<c>村|镇|乡|县|市|省|区|旗|地方|国家)|哪里|哪儿|什么地方|何地|何处")
+_ASKS_PLACE = re.compile(r"哪(?:一)?(?:个|座)?(?:村|镇|乡|县|市|省|区|旗|地方|国家)|哪里|哪儿|什么地方|何地|何处")
 _ORG_END = re.compile(r"(?:局|委员会|委|公司|集团|银行|大学|学院|学校|中心|研究所|研究院|医院|协会|合作社|办公室|部|厅|处|站|所|社|厂|院|会)$")
 _PLACE_END = re.compile(r"(?:省|市|县|区|旗|镇|乡|村|街道|社区|国|州)$")
 # Words that introduce an organisation inside a reader span ("稷山县选派|国家税务总局稷山县税务局").
@@ -114,10 +114,8 @@ def expected(question: str) -> Expected:
     m = _ASKS_ORG.search(question)
     if m:
         return Expected("org", m.group("c") if m.group("c") in _CATEGORY_ENDS else None)
-    place = _ASKS_PLACE.search(question)
-    if place:
-        category = place.group("c")
-        return Expected("place", category if category and len(category) == 1 else None)
+    if _ASKS_PLACE.search(question):
+        return Expected("place")
     return Expected("other")
 
 
@@ -152,12 +150,6 @@ def complete(text: str, start: int, end: int, sentence: tuple[int, int], want: E
             start = lead.end()  # the organisation, without the verb that introduces it
         if want.unit and not text[start:end].endswith(_CATEGORY_ENDS.get(want.unit, (want.unit,))):
             return None  # "哪所大学" is not answered by a 研究所
-    if want.kind == "place" and want.unit:
-        # "哪个镇" over a headline span "青禾镇获评省级卫生乡镇": the name is the words up to the
-        # first category noun that can end one (at least one character before it)
-        name = re.compile(rf"[^\s，,。、；;]{{1,8}}?{re.escape(want.unit)}").match(text, start, end)
-        if name and name.end() < end:
-            end = name.end()
     return start, end
 
 
