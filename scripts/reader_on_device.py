@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import pickle
-import random
 import sys
 import time
 from pathlib import Path
@@ -84,9 +82,8 @@ def _small_e5(payload: dict):
 def train(pack_file: Path, out: Path, device: str = "cuda", max_steps: int = 0, overrides: dict | None = None) -> None:
     import torch
 
-    from rag.encoders.e5file import e5_network, e5_state_dict
-    from rag.encoders.e5net import SpanReader, span_loss
-    from rag.reader.training.train import trainable_state
+    from rag.encoders.e5file import pad_batch
+    from rag.reader.training.train import batch_at, build_model, optimiser, train_step, trainable_state
 
     payload = pickle.loads(pack_file.read_bytes())
     settings = dict(payload["settings"], **(overrides or {}))
@@ -94,49 +91,18 @@ def train(pack_file: Path, out: Path, device: str = "cuda", max_steps: int = 0, 
     if not 1 <= settings["layers"] <= packed:
         raise SystemExit(f"this pack holds {packed} layers; --layers must be 1 to {packed}")
     torch.manual_seed(settings["seed"])
-    e5 = _small_e5(payload)
-    model = SpanReader(e5_network(e5, settings["layers"]))
-    torch.nn.init.zeros_(model.qa_outputs.weight)
-    torch.nn.init.zeros_(model.qa_outputs.bias)
-    model.load_state_dict(e5_state_dict(e5, settings["layers"], prefix="bert."), strict=False)
     device = torch.device(device)
-    model.to(device).train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() > 1]
-    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() <= 1]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": settings["weight_decay"]},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=settings["lr"])
+    model = build_model(settings["layers"], _small_e5(payload)).to(device).train()
     ids, starts, ends = payload["ids"], payload["starts"], payload["ends"]
-    batch = settings["batch"]
-    steps_per_epoch = math.ceil(len(ids) / batch)
-    total = int(steps_per_epoch * settings["epochs"])
-    warm = max(1, int(total * settings["warmup"]))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (total - s) / max(1, total - warm)))
+    params, opt, sched, steps_per_epoch, total = optimiser(model, settings, len(ids))
     losses = []
     t0 = time.perf_counter()
     done = min(total, max_steps or total)
     for step in range(done):
-        epoch, pos = divmod(step, steps_per_epoch)
-        order = list(range(len(ids)))
-        random.Random(settings["seed"] * 1000 + epoch).shuffle(order)  # the order `rag train-reader` uses
-        idx = order[pos * batch : (pos + 1) * batch]
-        width = max(len(ids[i]) for i in idx)
-        x = torch.full((len(idx), width), payload["pad"], dtype=torch.long)
-        mask = torch.zeros((len(idx), width), dtype=torch.long)
-        for r, i in enumerate(idx):
-            x[r, : len(ids[i])] = torch.from_numpy(ids[i].astype(np.int64))
-            mask[r, : len(ids[i])] = 1
-        s = torch.from_numpy(starts[idx]).to(device)
-        e = torch.from_numpy(ends[idx]).to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16):
-            loss = span_loss(*model(x.to(device), mask.to(device)), s, e)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        losses.append(float(loss.detach()))
+        idx = batch_at(step, steps_per_epoch, len(ids), settings)  # the order `rag train-reader` uses
+        x, mask = pad_batch([ids[i].astype(np.int64) for i in idx], payload["pad"])
+        losses.append(train_step(model, params, opt, sched, x.to(device), mask.to(device),
+                                 torch.from_numpy(starts[idx]).to(device), torch.from_numpy(ends[idx]).to(device)))
         if (step + 1) % 200 == 0 or step + 1 == done:
             print(f"step {step + 1}/{total} loss {np.mean(losses[-200:]):.3f} {time.perf_counter() - t0:.0f} s",
                   flush=True)

